@@ -1,0 +1,1 @@
+"""The built-in lab: a local Debian 12 image, a BIND9 master and the portal host."""
