@@ -64,33 +64,37 @@ def bind_server(values: dict | None = None) -> BindServer:
     )
 
 
-def portal_up(values: dict | None = None) -> None:
+def portal_up(
+    values: dict | None = None, name: str = CONTAINER, http_port: int | None = None, https_port: int | None = None
+) -> None:
+    """Start a portal host container (another name and ports give a second,
+    independent host, as the tests and the fleet benchmark use)."""
     v = values or lab_vars()
+    http_port = http_port or int(v["lab_portal_http_port"])
+    https_port = https_port or int(v["lab_portal_https_port"])
     ref = image.build()
-    inspect = podman.run(
-        "container", "inspect", "--format", "{{.State.Running}} {{.ImageName}}", CONTAINER, check=False
-    )
+    inspect = podman.run("container", "inspect", "--format", "{{.State.Running}} {{.ImageName}}", name, check=False)
     if inspect.returncode == 0:
         running, image_name = inspect.stdout.split()
         if image_name == ref and running == "true":
             return
-        podman.run("rm", "-f", "-t", "5", CONTAINER)
+        podman.run("rm", "-f", "-t", "5", name)
     podman.run(
         "run",
         "-d",
         "--name",
-        CONTAINER,
+        name,
         "--hostname",
         "portal",
         "--systemd=always",
         "-p",
-        f"127.0.0.1:{v['lab_portal_http_port']}:80",
+        f"127.0.0.1:{http_port}:80",
         "-p",
-        f"127.0.0.1:{v['lab_portal_https_port']}:443",
+        f"127.0.0.1:{https_port}:443",
         ref,
         "/sbin/init",
     )
-    wait_for_systemd(CONTAINER)
+    wait_for_systemd(name)
 
 
 def wait_for_systemd(container: str, timeout: float = 60.0) -> None:
@@ -104,8 +108,8 @@ def wait_for_systemd(container: str, timeout: float = 60.0) -> None:
     raise RuntimeError(f"systemd in {container} did not come up (last state: {state or 'unknown'})")
 
 
-def portal_down() -> None:
-    podman.run("rm", "-f", "-t", "5", CONTAINER, check=False)
+def portal_down(name: str = CONTAINER) -> None:
+    podman.run("rm", "-f", "-t", "5", name, check=False)
 
 
 def status() -> int:
@@ -125,6 +129,9 @@ def main(argv: list[str] | None = None) -> int:
         "action", choices=["up", "down", "status", "image", "bind-up", "bind-down", "portal-up", "portal-down"]
     )
     parser.add_argument("--reset", action="store_true", help="bind-up/up: rewrite the lab zones from scratch")
+    parser.add_argument("--name", default=CONTAINER, help="portal-up/portal-down: container name")
+    parser.add_argument("--http-port", type=int, help="portal-up: loopback port published to the host's 80")
+    parser.add_argument("--https-port", type=int, help="portal-up: loopback port published to the host's 443")
     args = parser.parse_args(argv)
     if args.action == "image":
         print(image.build())
@@ -138,14 +145,14 @@ def main(argv: list[str] | None = None) -> int:
             portal_up(values)
         status()
     elif args.action == "portal-up":
-        portal_up()
+        portal_up(name=args.name, http_port=args.http_port, https_port=args.https_port)
     elif args.action == "down":
         portal_down()
         bind_server().stop()
     elif args.action == "bind-down":
         bind_server().stop()
     elif args.action == "portal-down":
-        portal_down()
+        portal_down(args.name)
     elif args.action == "status":
         return status()
     return 0
