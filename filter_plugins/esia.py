@@ -1,0 +1,139 @@
+"""Filters `esia_scopes`, `esia_scope_string`, `esia_scope_details`: the ESIA scope catalogue.
+
+The catalogue is data (data/esia_scope_catalogue.yml), read once on first use.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import yaml
+from ansible.errors import AnsibleFilterError
+
+_CATALOGUE_PATH = Path(__file__).resolve().parent / "data" / "esia_scope_catalogue.yml"
+_REQUIRED_SCOPE = "openid"
+# `name`, or `name?key=value&key=value` (fullname?oid=123, org_shortname?org_oid=123).
+_SCOPE = re.compile(
+    r"(?P<name>[A-Za-z0-9_]+)(?:\?(?P<params>[A-Za-z_][A-Za-z0-9_]*=[^\s&=?#]+(?:&[A-Za-z_][A-Za-z0-9_]*=[^\s&=?#]+)*))?",
+    re.ASCII,
+)
+# The legacy URI form, e.g. http://esia.gosuslugi.ru/usr_inf (production or test host).
+_LEGACY_URI = re.compile(r"https?://esia(?:-portal1\.test)?\.gosuslugi\.ru/(?P<name>[A-Za-z0-9_]+)/?", re.ASCII)
+
+
+@functools.cache
+def scope_catalogue() -> dict[str, dict]:
+    """The catalogue's entries by name, in catalogue order (read on first use)."""
+    try:
+        with _CATALOGUE_PATH.open(encoding="utf-8") as stream:
+            data = yaml.safe_load(stream)
+        return {entry["name"]: dict(entry) for entry in data["scopes"]}
+    except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
+        raise AnsibleFilterError(f"esia_scopes: cannot read the scope catalogue {_CATALOGUE_PATH}: {exc}") from exc
+
+
+@functools.cache
+def scope_groups() -> dict[str, dict]:
+    """The catalogue's groups by name."""
+    with _CATALOGUE_PATH.open(encoding="utf-8") as stream:
+        return {group["name"]: dict(group) for group in yaml.safe_load(stream)["groups"]}
+
+
+def _extra_names(extra: object) -> set[str]:
+    if extra is None:
+        return set()
+    if isinstance(extra, str) or not isinstance(extra, Iterable):
+        raise AnsibleFilterError(
+            f"esia_scopes: extra allowed names must be a list of strings, got {type(extra).__name__}"
+        )
+    names = list(extra)
+    bad = [repr(name) for name in names if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_]+", name)]
+    if bad:
+        raise AnsibleFilterError(
+            f"esia_scopes: extra allowed names must be plain scope names (letters, digits, _), got {', '.join(bad)}"
+        )
+    return set(names)
+
+
+def _suggestion(name: str, known: Iterable[str]) -> str:
+    matches = difflib.get_close_matches(name.lower(), sorted(known), n=1, cutoff=0.6)
+    return f"did you mean {matches[0]!r}?" if matches else "no similar known scope"
+
+
+def _normalise_item(index: int, item: object, known: set[str]) -> tuple[str | None, str | None]:
+    """(normalised scope, None) or (None, problem) for one list item."""
+    if not isinstance(item, str):
+        return None, f"item {index} is {type(item).__name__} ({item!r}), not a string"
+    legacy = _LEGACY_URI.fullmatch(item)
+    scope = legacy["name"] if legacy else item
+    parsed = _SCOPE.fullmatch(scope)
+    if parsed is None:
+        if not item or any(char.isspace() for char in item):
+            return None, f"item {index} ({item!r}) is empty or contains whitespace: give one scope per list item"
+        return None, f"item {index} ({item!r}) is not a scope name, name?key=value, or an ESIA scope URI"
+    name = parsed["name"]
+    if name not in known:
+        return None, f"unknown scope {item!r} ({_suggestion(name, known)})"
+    if name == _REQUIRED_SCOPE and parsed["params"]:
+        return None, f"item {index} ({item!r}): {_REQUIRED_SCOPE} takes no parameters"
+    return str(scope), None
+
+
+def esia_scopes(scopes: object, extra: object = None) -> list[str]:
+    """Validate a list of ESIA scopes: known names only, no duplicates (first kept), `openid` first.
+
+    Legacy URIs (http://esia.gosuslugi.ru/NAME) become NAME; parameterised forms
+    (NAME?key=value) are kept as written when NAME is known. `extra` names are
+    accepted in addition to the catalogue's. Every problem is reported at once.
+    """
+    if isinstance(scopes, (str, bytes)) or not isinstance(scopes, Sequence):
+        raise AnsibleFilterError(
+            f"esia_scopes expects a list of scope names, got {type(scopes).__name__}"
+            + (" (split a space-separated string first: `| split`)" if isinstance(scopes, str) else "")
+        )
+    if not scopes:
+        raise AnsibleFilterError(f"esia_scopes: the scope list is empty; at least {_REQUIRED_SCOPE!r} is required")
+    known = set(scope_catalogue()) | _extra_names(extra)
+    result: list[str] = []
+    problems: list[str] = []
+    for index, item in enumerate(scopes):
+        scope, problem = _normalise_item(index, item, known)
+        if problem:
+            problems.append(problem)
+        elif scope not in result:
+            result.append(scope)
+    if _REQUIRED_SCOPE not in result:
+        problems.append(f"{_REQUIRED_SCOPE!r} is missing (ESIA requires it for authentication)")
+    if problems:
+        raise AnsibleFilterError(f"esia_scopes: {len(problems)} problem(s): " + "; ".join(problems))
+    result.remove(_REQUIRED_SCOPE)
+    return [_REQUIRED_SCOPE, *result]
+
+
+def esia_scope_string(scopes: object, extra: object = None) -> str:
+    """The validated scopes joined by single spaces, as ESIA's `scope` parameter wants them."""
+    return " ".join(esia_scopes(scopes, extra))
+
+
+def esia_scope_details(scopes: object, extra: object = None) -> list[dict]:
+    """The validated scopes with their catalogue entries (group, ru, en, seed), for forms and docs."""
+    catalogue = scope_catalogue()
+    details = []
+    for scope in esia_scopes(scopes, extra):
+        name = scope.split("?", 1)[0]
+        entry = catalogue.get(name, {"group": "extra", "ru": "", "en": "", "seed": False, "confirmed": False})
+        details.append({**entry, "name": name, "scope": scope})
+    return details
+
+
+class FilterModule:
+    def filters(self) -> dict:
+        return {
+            "esia_scopes": esia_scopes,
+            "esia_scope_string": esia_scope_string,
+            "esia_scope_details": esia_scope_details,
+        }
