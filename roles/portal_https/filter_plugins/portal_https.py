@@ -1,0 +1,310 @@
+"""Filters of the portal_https role: check a TLS certificate before nginx sees it.
+
+- `portal_https_certificate_check`: the checks run before nginx is touched (key
+  matches certificate, SAN covers every name, chain order, validity, expiry
+  warning). Returns the problems instead of raising, so a task can run it with
+  `no_log` (it may be handed the private key) and another task can report it.
+- `portal_https_ca_certificate`: read a CA certificate (PEM, or base64 of what
+  `slurp` returns for a PEM or DER file) and give its SHA-256 fingerprint and
+  PEM form, for pinning the Russian Trusted Root CA.
+- `portal_https_ascii_name`: a DNS name in the form nginx and certificates use
+  (IDNA A-labels, lower case, no trailing dot), so `запись.миац.рф` works.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime
+import re
+
+from ansible.errors import AnsibleFilterError
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtensionOID
+
+_PEM_CERT = re.compile(rb"-----BEGIN CERTIFICATE-----\s+.+?-----END CERTIFICATE-----", re.DOTALL)
+
+
+def portal_https_ascii_name(name: str) -> str:
+    """`Запись.МИАЦ.рф.` -> `xn--80aa0aebnilt.xn--80aiecl.xn--p1ai`; ASCII names are lower-cased."""
+    if not isinstance(name, str) or not name.strip():
+        raise AnsibleFilterError(f"portal_https_ascii_name expects a DNS name (a non-empty string), got {name!r}")
+    stripped = name.strip().rstrip(".")
+    try:
+        return stripped.encode("idna").decode("ascii").lower()
+    except UnicodeError as exc:
+        raise AnsibleFilterError(f"portal_https_ascii_name: {name!r} is not a valid DNS name: {exc}") from exc
+
+
+def _load_pem_certificates(text: str | bytes, label: str) -> list[x509.Certificate]:
+    data = text.encode() if isinstance(text, str) else text
+    blocks = _PEM_CERT.findall(data)
+    certificates = []
+    for position, block in enumerate(blocks, start=1):
+        try:
+            certificates.append(x509.load_pem_x509_certificate(block))
+        except ValueError as exc:
+            raise _Problem(f"{label}: certificate #{position} is not a readable X.509 certificate ({exc})") from exc
+    return certificates
+
+
+class _Problem(Exception):
+    """One finding that ends the check early (nothing further can be read)."""
+
+
+def _utc(moment: datetime.datetime) -> datetime.datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.UTC)
+
+
+def _iso(moment: datetime.datetime) -> str:
+    return _utc(moment).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _subject(certificate: x509.Certificate) -> str:
+    return certificate.subject.rfc4514_string() or "(empty subject)"
+
+
+def _is_ca(certificate: x509.Certificate) -> bool:
+    try:
+        return bool(certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except x509.ExtensionNotFound:
+        return False
+
+
+def _issued_by(certificate: x509.Certificate, issuer: x509.Certificate) -> bool:
+    try:
+        certificate.verify_directly_issued_by(issuer)
+    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+        return False
+    return True
+
+
+def _self_signed(certificate: x509.Certificate) -> bool:
+    return certificate.subject == certificate.issuer and _issued_by(certificate, certificate)
+
+
+def _dns_names(certificate: x509.Certificate) -> list[str]:
+    try:
+        san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return []
+    return [name.lower().rstrip(".") for name in san.get_values_for_type(x509.DNSName)]
+
+
+def _covers(pattern: str, name: str) -> bool:
+    """RFC 6125: a wildcard stands for exactly one whole left-most label."""
+    if pattern == name:
+        return True
+    if pattern.startswith("*.") and "." in name:
+        return name.split(".", 1)[1] == pattern[2:]
+    return False
+
+
+def _ocsp_uri(certificate: x509.Certificate) -> str:
+    try:
+        aia = certificate.extensions.get_extension_for_oid(ExtensionOID.AUTHORITY_INFORMATION_ACCESS).value
+    except x509.ExtensionNotFound:
+        return ""
+    for description in aia:
+        if description.access_method == AuthorityInformationAccessOID.OCSP:
+            return str(description.access_location.value)
+    return ""
+
+
+def _spki(public_key) -> bytes:
+    return public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def _public_key_from(private_key: str | None, public_key: str | None, key_label: str) -> bytes | None:
+    """SubjectPublicKeyInfo of the key, or None when no key was given. Never
+    puts key material into a message."""
+    if private_key:
+        data = private_key.encode() if isinstance(private_key, str) else private_key
+        try:
+            key = serialization.load_pem_private_key(data, password=None)
+        except TypeError as exc:
+            raise _Problem(
+                f"{key_label}: the private key is encrypted; nginx needs it unencrypted"
+                " (protect it with Ansible Vault instead of a passphrase)"
+            ) from exc
+        except (ValueError, UnsupportedAlgorithm) as exc:
+            raise _Problem(f"{key_label}: not a readable PEM private key") from exc
+        return _spki(key.public_key())
+    if public_key:
+        data = public_key.encode() if isinstance(public_key, str) else public_key
+        try:
+            return _spki(serialization.load_pem_public_key(data))
+        except (ValueError, UnsupportedAlgorithm) as exc:
+            raise _Problem(f"{key_label}: not a readable PEM public key") from exc
+    return None
+
+
+def _pem(certificate: x509.Certificate) -> str:
+    return certificate.public_bytes(serialization.Encoding.PEM).decode("ascii")
+
+
+def portal_https_certificate_check(
+    certificate: str,
+    names: list[str],
+    chain: str = "",
+    private_key: str | None = None,
+    public_key: str | None = None,
+    warning_days: int = 30,
+    certificate_label: str = "the certificate",
+    chain_label: str = "the chain",
+    key_label: str = "the private key",
+    now: str | datetime.datetime | None = None,
+) -> dict:
+    """Check a server certificate for `names` before it is installed.
+
+    `certificate` is PEM text whose first certificate is the server's (the
+    leaf); intermediates may follow it and/or come in `chain`. The key, when
+    given (`private_key` PEM, or `public_key` PEM from openssl_privatekey_info),
+    must match the leaf. Returns a dict: `errors` and `warnings` (lists of
+    messages naming the file and the reason), and when the leaf could be read
+    `subject`, `issuer`, `not_before`, `not_after`, `days_left`, `dns_names`,
+    `sha256_fingerprint`, `ocsp_uri`, `chain_length`, `leaf_pem`, `chain_pem`
+    (normalised PEM, leaf first), `key_checked`."""
+    if not isinstance(certificate, str | bytes):
+        raise AnsibleFilterError(f"portal_https_certificate_check expects PEM text, got {type(certificate).__name__}")
+    if isinstance(names, str) or not isinstance(names, list) or not names:
+        raise AnsibleFilterError(f"portal_https_certificate_check: names must be a non-empty list, got {names!r}")
+    if now is None:
+        moment = datetime.datetime.now(datetime.UTC)
+    elif isinstance(now, datetime.datetime):
+        moment = _utc(now)
+    else:
+        moment = _utc(datetime.datetime.fromisoformat(str(now).replace("Z", "+00:00")))
+
+    errors: list[str] = []
+    warnings: list[str] = []
+    result: dict = {"errors": errors, "warnings": warnings, "key_checked": False}
+    try:
+        in_file = _load_pem_certificates(certificate, certificate_label)
+        if not in_file:
+            raise _Problem(f"{certificate_label}: no PEM certificate (-----BEGIN CERTIFICATE-----) found")
+        in_chain = _load_pem_certificates(chain or "", chain_label)
+        spki = _public_key_from(private_key, public_key, key_label)
+    except _Problem as problem:
+        errors.append(str(problem))
+        return result
+
+    leaf = in_file[0]
+    # Where each certificate came from, for messages: (label, position in that file).
+    origin = [(certificate_label, n) for n in range(1, len(in_file) + 1)]
+    origin += [(chain_label, n) for n in range(1, len(in_chain) + 1)]
+    path = in_file + in_chain
+
+    if _is_ca(leaf):
+        errors.append(
+            f"{certificate_label}: the first certificate ({_subject(leaf)}) is a CA certificate, not the"
+            " server certificate; put the server certificate first"
+        )
+
+    if spki is not None:
+        result["key_checked"] = True
+        if spki != _spki(leaf.public_key()):
+            errors.append(
+                f"{key_label} does not match {certificate_label}: the certificate ({_subject(leaf)}) was issued"
+                " for another key"
+            )
+
+    dns_names = _dns_names(leaf)
+    wanted = [portal_https_ascii_name(name) for name in names]
+    missing = [name for name in wanted if not any(_covers(pattern, name) for pattern in dns_names)]
+    if missing:
+        listed = ", ".join(dns_names) if dns_names else "no DNS names at all"
+        errors.append(
+            f"{certificate_label}: the subjectAltName does not cover {', '.join(missing)}"
+            f" (it lists {listed}); browsers ignore the CN, every served name must be in the SAN"
+        )
+
+    for position, current in enumerate(path):
+        label, number = origin[position]
+        where = f"{label}: certificate #{number} ({_subject(current)})"
+        not_before = _utc(current.not_valid_before_utc)
+        not_after = _utc(current.not_valid_after_utc)
+        if not_after <= moment:
+            errors.append(f"{where} expired on {_iso(not_after)}")
+        elif not_before > moment:
+            errors.append(f"{where} is not valid before {_iso(not_before)}")
+        elif (not_after - moment) < datetime.timedelta(days=int(warning_days)):
+            days = (not_after - moment).days
+            warnings.append(
+                f"{where} expires on {_iso(not_after)}, in {days} day(s) (warning threshold {warning_days} days):"
+                " renew it"
+            )
+        if position == 0:
+            continue
+        if _self_signed(current):
+            errors.append(
+                f"{where} is a self-signed root CA; leave the root out of the chain (clients have it in their"
+                " trust store)"
+            )
+            continue
+        previous = path[position - 1]
+        if not _issued_by(previous, current):
+            errors.append(
+                f"{where} did not issue the certificate before it ({_subject(previous)}): the chain must go"
+                " server certificate first, then each issuer in turn"
+            )
+
+    not_after = _utc(leaf.not_valid_after_utc)
+    result.update(
+        subject=_subject(leaf),
+        issuer=leaf.issuer.rfc4514_string(),
+        not_before=_iso(leaf.not_valid_before_utc),
+        not_after=_iso(not_after),
+        days_left=(not_after - moment).days,
+        dns_names=dns_names,
+        sha256_fingerprint=leaf.fingerprint(hashes.SHA256()).hex().upper(),
+        ocsp_uri=_ocsp_uri(leaf),
+        chain_length=len(path) - 1,
+        leaf_pem=_pem(leaf),
+        chain_pem="".join(_pem(c) for c in path[1:]),
+    )
+    return result
+
+
+def portal_https_ca_certificate(data: str, label: str = "the CA certificate") -> dict:
+    """Read one CA certificate given as PEM text or as base64 of a PEM or DER
+    file (what `slurp` returns). Returns `sha256_fingerprint` (upper-case hex),
+    `subject`, `not_after`, `ca`, `self_signed` and `pem`. Raises, naming
+    `label`, when the input is not one certificate."""
+    if not isinstance(data, str | bytes) or not data:
+        raise AnsibleFilterError(f"{label}: expected PEM text or base64 of a certificate file, got {data!r:.40}")
+    raw = data.encode() if isinstance(data, str) else data
+    if b"-----BEGIN" not in raw:
+        try:
+            raw = base64.b64decode(raw, validate=False)
+        except (binascii.Error, ValueError) as exc:
+            raise AnsibleFilterError(f"{label}: neither PEM nor base64 ({exc})") from exc
+    try:
+        if b"-----BEGIN" in raw:
+            blocks = _PEM_CERT.findall(raw)
+            if len(blocks) != 1:
+                raise AnsibleFilterError(f"{label}: expected exactly one PEM certificate, found {len(blocks)}")
+            certificate = x509.load_pem_x509_certificate(blocks[0])
+        else:
+            certificate = x509.load_der_x509_certificate(raw)
+    except ValueError as exc:
+        raise AnsibleFilterError(f"{label}: not an X.509 certificate ({exc})") from exc
+    return {
+        "sha256_fingerprint": certificate.fingerprint(hashes.SHA256()).hex().upper(),
+        "subject": _subject(certificate),
+        "not_after": _iso(certificate.not_valid_after_utc),
+        "ca": _is_ca(certificate),
+        "self_signed": _self_signed(certificate),
+        "pem": _pem(certificate),
+    }
+
+
+class FilterModule:
+    def filters(self) -> dict:
+        return {
+            "portal_https_certificate_check": portal_https_certificate_check,
+            "portal_https_ca_certificate": portal_https_ca_certificate,
+            "portal_https_ascii_name": portal_https_ascii_name,
+        }
