@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 from ansible.errors import AnsibleFilterError
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtensionOID, ObjectIdentifier
 
@@ -118,12 +119,13 @@ def _name_fields(name: x509.Name) -> dict[str, str]:
     return fields
 
 
-def _key_size(certificate: x509.Certificate, fixed_size: int | None) -> int | None:
-    if fixed_size is not None:
+def _key_size(certificate: x509.Certificate, key_algorithm: str, fixed_size: int | None) -> int | None:
+    """The OID's size for GOST/Ed25519; RSA and EC keys are loaded to read theirs; None otherwise."""
+    if fixed_size is not None or key_algorithm not in {"rsa", "ec"}:
         return fixed_size
     try:
         return getattr(certificate.public_key(), "key_size", None)
-    except (ValueError, TypeError, NotImplementedError):
+    except (UnsupportedAlgorithm, ValueError, TypeError):
         return None
 
 
@@ -177,7 +179,7 @@ def x509_info(data: object) -> dict:
         "not_before": _iso8601(certificate.not_valid_before_utc),
         "not_after": _iso8601(certificate.not_valid_after_utc),
         "key_algorithm": key_algorithm,
-        "key_size": _key_size(certificate, fixed_size),
+        "key_size": _key_size(certificate, key_algorithm, fixed_size),
         "public_key_oid": public_key_oid,
         "signature_algorithm": signature_algorithm_name(signature_oid),
         "signature_algorithm_oid": signature_oid,
