@@ -1,0 +1,534 @@
+#!/usr/bin/python
+"""Ansible module portal_domain_rrset: read DNS record sets and compare them with wanted ones (read-only)."""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+import traceback
+from typing import Any
+
+try:
+    import dns.exception
+    import dns.flags
+    import dns.message
+    import dns.name
+    import dns.query
+    import dns.rcode
+    import dns.rdata
+    import dns.rdataclass
+    import dns.rdatatype
+    import dns.resolver
+    import dns.tsig
+
+    HAS_DNSPYTHON = True
+    DNSPYTHON_ERROR = None
+except ImportError:
+    HAS_DNSPYTHON = False
+    DNSPYTHON_ERROR = traceback.format_exc()
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+DOCUMENTATION = r"""
+module: portal_domain_rrset
+short_description: Read DNS record sets from one server and compare them with the wanted ones
+description:
+  - Read-only companion of M(community.general.nsupdate), which has no diff mode and no verification.
+    Sends plain DNS queries (optionally TSIG-signed), never an UPDATE.
+  - With O(zone), reads the zone's SOA and requires the server to answer authoritatively for it
+    (the zone's primary master); returns the serial.
+  - With O(wanted), reads each wanted record set and returns RV(rrsets) (what the server holds) and
+    RV(changes) (the wanted sets that differ). O(on_difference) decides what a difference means:
+    nothing, a previewed change with a diff, a warning or a failure.
+  - Every failure carries RV(reason) so the caller can word its own message; the TSIG secret never
+    appears in any message.
+options:
+  server:
+    description:
+      - The server as C(ip), C(ip:port) or C([ipv6]:port). An IP address, not a host name.
+      - Empty asks the system resolver (only with O(recursion=true)).
+    type: str
+    default: ""
+  port:
+    description: Port used when O(server) names none.
+    type: int
+    default: 53
+  recursion:
+    description:
+      - C(false) asks the server directly for the exact owner name (authoritative view, TCP); a CNAME at the
+        owner is reported as a conflict.
+      - C(true) resolves like a stub resolver (CNAME chains followed), for verification through resolvers.
+    type: bool
+    default: false
+  timeout:
+    description: Seconds to wait for each answer.
+    type: float
+    default: 5
+  attempts:
+    description: Tries per query while the server is unreachable (bounded retries), then fail.
+    type: int
+    default: 1
+  retry_delay:
+    description: Seconds between those tries.
+    type: float
+    default: 5
+  key_name:
+    description: Sign the queries with this TSIG key (proves the key before any update is sent).
+    type: str
+  key_secret:
+    description: Base64 secret of O(key_name).
+    type: str
+  key_algorithm:
+    description: TSIG algorithm of O(key_name).
+    type: str
+    default: hmac-sha256
+    choices: [hmac-md5, hmac-sha1, hmac-sha224, hmac-sha256, hmac-sha384, hmac-sha512]
+  zone:
+    description: Read this zone's SOA and require an authoritative answer for it.
+    type: str
+  wanted:
+    description: Record sets to read and compare.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name: {description: Owner name (absolute; a trailing dot is optional)., type: str, required: true}
+      type: {description: Record type., type: str, default: A}
+      ttl: {description: Wanted TTL., type: int, default: 300}
+      rdata: {description: Every wanted value of the set., type: list, elements: str, required: true}
+  compare_ttl:
+    description: Count a different TTL as a difference (off for caching resolvers, whose TTLs count down).
+    type: bool
+    default: true
+  on_difference:
+    description:
+      - C(ignore) only returns RV(changes).
+      - C(preview) reports changed with a before/after diff (check mode and C(--diff)).
+      - C(warn) emits a warning naming each difference; C(fail) fails with that message (RV(reason) C(difference)).
+    type: str
+    default: ignore
+    choices: [ignore, preview, warn, fail]
+  on_error:
+    description: C(warn) turns a failed query (unreachable, refused, no server) into a warning instead of a failure.
+    type: str
+    default: fail
+    choices: [fail, warn]
+  hint:
+    description: Sentence appended to a warning or failure about a difference (what to do, which setting).
+    type: str
+    default: ""
+attributes:
+  check_mode: {support: full}
+  diff_mode: {support: full}
+"""
+
+EXAMPLES = r"""
+- name: Compare the portal records on the primary master with the wanted ones
+  portal_domain_rrset:
+    server: 192.0.2.53
+    zone: miac77.ru
+    wanted:
+      - {name: zapis.miac77.ru, type: A, ttl: 300, rdata: [203.0.113.10]}
+    on_difference: preview
+  delegate_to: localhost
+  register: plan
+
+- name: Check that the fallback still resolves to the portal (warn otherwise)
+  portal_domain_rrset:
+    server: ""
+    recursion: true
+    wanted:
+      - {name: 77.2dr.ru, type: A, rdata: [203.0.113.10]}
+    compare_ttl: false
+    on_difference: warn
+  delegate_to: localhost
+"""
+
+RETURN = r"""
+server: {description: The server asked, as C(ip:port) (C(system resolver) when none was given)., type: str,
+  returned: always}
+reason:
+  description: >-
+    C(ok); or why the module failed - C(config) (bad parameters, nothing sent), C(unreachable), C(tsig),
+    C(not_authoritative), C(query_failed), C(conflict) (a CNAME where records are wanted), C(difference).
+  type: str
+  returned: always
+soa_serial: {description: The zone's SOA serial (with O(zone))., type: int, returned: when zone is given}
+rrsets:
+  description: What the server holds for every wanted set, C(rdata) sorted, C(ttl) null when absent.
+  type: list
+  elements: dict
+  returned: always
+changes:
+  description: The wanted sets that differ, each with C(name), C(type), C(ttl), C(rdata) and C(before).
+  type: list
+  elements: dict
+  returned: always
+differences: {description: One sentence per difference., type: list, elements: str, returned: always}
+"""
+
+SYSTEM_RESOLVER = "system resolver"
+_TSIG_RCODES = {
+    "PeerBadKey": "BADKEY: the server does not know this key name or algorithm",
+    "PeerBadSignature": "BADSIG: the secret does not match the server's",
+    "PeerBadTime": "BADTIME: the clocks of the controller and the server differ too much",
+    "PeerBadTruncation": "BADTRUNC: the server rejected the truncated MAC",
+}
+
+
+class RrsetError(Exception):
+    """A failure with a reason code the role turns into its own message."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def parse_endpoint(server: str, default_port: int) -> tuple[str, int]:
+    """Split "ip", "ip:port" or "[ipv6]:port" into a checked address and a port."""
+    text = server.strip()
+    host, port = text, default_port
+    if text.startswith("["):
+        host, sep, rest = text[1:].partition("]")
+        if not sep or (rest and not rest.startswith(":")):
+            raise RrsetError("config", f"server {server!r} is not an address: write [ipv6]:port")
+        if rest:
+            port = _port(rest[1:], server)
+    elif text.count(":") == 1:
+        host, _, port_text = text.partition(":")
+        port = _port(port_text, server)
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        raise RrsetError(
+            "config", f"server {server!r} is not an IP address (write ip, ip:port or [ipv6]:port; no host names)"
+        ) from None
+    if not 0 < port < 65536:
+        raise RrsetError("config", f"port {port} of server {server!r} is out of range")
+    return str(address), port
+
+
+def _port(text: str, server: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise RrsetError("config", f"port {text!r} of server {server!r} is not a number") from None
+
+
+def endpoint_text(address: str, port: int) -> str:
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+
+
+def absolute_name(text: str) -> str:
+    """The name in ASCII (IDNA) form with its trailing dot, lower case."""
+    try:
+        return dns.name.from_text(text.strip().rstrip(".") + ".").to_text().lower()
+    except (dns.exception.DNSException, UnicodeError) as err:
+        raise RrsetError("config", f"{text!r} is not a DNS name: {err}") from err
+
+
+def canonical_rdata(rdtype: str, values: list[str], name: str) -> list[str]:
+    """Values in the server's canonical text form, sorted and de-duplicated."""
+    result = set()
+    for value in values:
+        try:
+            rdata = dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.from_text(rdtype), str(value).strip())
+        except (dns.exception.DNSException, ValueError) as err:
+            raise RrsetError("config", f"{value!r} is not a valid {rdtype} value for {name}: {err}") from err
+        result.add(rdata.to_text())
+    return sorted(result)
+
+
+def normalise_wanted(wanted: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    normalised = []
+    for entry in wanted:
+        name = absolute_name(entry["name"])
+        rdtype = str(entry.get("type") or "A").upper()
+        try:
+            dns.rdatatype.from_text(rdtype)
+        except dns.exception.DNSException as err:
+            raise RrsetError("config", f"{rdtype!r} is not a record type ({name})") from err
+        rdata = canonical_rdata(rdtype, list(entry["rdata"]), name)
+        if not rdata:
+            raise RrsetError("config", f"no value given for {name} {rdtype}")
+        ttl = int(entry.get("ttl") if entry.get("ttl") is not None else 300)
+        normalised.append({"name": name, "type": rdtype, "ttl": ttl, "rdata": rdata})
+    return normalised
+
+
+def differs(current: dict[str, Any], wanted: dict[str, Any], compare_ttl: bool) -> bool:
+    if current["rdata"] != wanted["rdata"]:
+        return True
+    return compare_ttl and current["ttl"] != wanted["ttl"]
+
+
+def plan(current: list[dict[str, Any]], wanted: list[dict[str, Any]], compare_ttl: bool) -> list[dict[str, Any]]:
+    """The wanted sets whose current state differs, each with what is there now as `before`."""
+    by_key = {(c["name"], c["type"]): c for c in current}
+    changes = []
+    for want in wanted:
+        now = by_key.get((want["name"], want["type"]), {"ttl": None, "rdata": []})
+        if differs(now, want, compare_ttl):
+            changes.append({**want, "before": {"ttl": now["ttl"], "rdata": now["rdata"]}})
+    return changes
+
+
+def describe(change: dict[str, Any], server: str, compare_ttl: bool) -> str:
+    before = change["before"]
+    have = " ".join(before["rdata"]) if before["rdata"] else "nothing"
+    if compare_ttl and before["rdata"]:
+        have += f" (TTL {before['ttl']})"
+    want = " ".join(change["rdata"]) + (f" (TTL {change['ttl']})" if compare_ttl else "")
+    return f"{change['name']} {change['type']}: {server} answers {have}, wanted {want}"
+
+
+def zone_lines(rrsets: list[dict[str, Any]]) -> str:
+    lines = [
+        f"{r['name']} {r['ttl']} IN {r['type']} {value}"
+        for r in sorted(rrsets, key=lambda r: (r["name"], r["type"]))
+        for value in r["rdata"]
+    ]
+    return "".join(line + "\n" for line in lines)
+
+
+def render_diff(current: list[dict[str, Any]], wanted: list[dict[str, Any]], where: str) -> dict[str, str]:
+    """Before/after zone-file lines of every wanted set (absent sets have no line before)."""
+    return {
+        "before_header": f"{where} (now)",
+        "after_header": f"{where} (wanted)",
+        "before": zone_lines([c for c in current if c["rdata"]]),
+        "after": zone_lines(wanted),
+    }
+
+
+def serial_newer(after: int, before: int) -> bool:
+    """RFC 1982 serial number arithmetic: is `after` newer than `before`?"""
+    distance = (after - before) % (1 << 32)
+    return 0 < distance < (1 << 31)
+
+
+class Client:
+    """Plain queries to one server, optionally TSIG-signed."""
+
+    def __init__(
+        self, address: str, port: int, timeout: float, key: Any = None, attempts: int = 1, retry_delay: float = 0
+    ) -> None:
+        self.address, self.port, self.timeout, self.key = address, port, timeout, key
+        self.attempts, self.retry_delay = max(1, attempts), retry_delay
+        self.where = endpoint_text(address, port)
+
+    def ask(self, qname: str, rdtype: str) -> Any:
+        for attempt in range(1, self.attempts + 1):
+            try:
+                return self._ask_once(qname, rdtype)
+            except RrsetError as err:
+                if err.reason != "unreachable":
+                    raise
+                if attempt == self.attempts:
+                    raise RrsetError(
+                        "unreachable", f"{err} (gave up after {self.attempts} attempt{'s' if attempt > 1 else ''})"
+                    ) from None
+                time.sleep(self.retry_delay)
+        raise AssertionError("unreachable code")
+
+    def _ask_once(self, qname: str, rdtype: str) -> Any:
+        query = dns.message.make_query(qname, rdtype)
+        query.flags &= ~dns.flags.RD
+        if self.key is not None:
+            query.use_tsig(self.key)
+        try:
+            return dns.query.tcp(query, self.address, timeout=self.timeout, port=self.port)
+        except dns.tsig.PeerError as err:
+            detail = _TSIG_RCODES.get(type(err).__name__, str(err))
+            raise RrsetError(
+                "tsig", f"{self.where} rejected the TSIG key {self.key.name.to_text(True)!r}: {detail}"
+            ) from None
+        except (dns.message.BadTSIG, dns.message.UnknownTSIGKey, dns.tsig.BadSignature, dns.tsig.BadKey) as err:
+            raise RrsetError(
+                "tsig", f"{self.where} did not sign its answer with the TSIG key {self.key.name.to_text(True)!r}: {err}"
+            ) from None
+        except (OSError, EOFError, dns.exception.Timeout) as err:
+            raise RrsetError(
+                "unreachable", f"DNS server {self.where} is unreachable: {type(err).__name__}: {err}"
+            ) from None
+
+    def soa_serial(self, zone: str) -> int:
+        answer = self.ask(zone, "SOA")
+        rcode = dns.rcode.to_text(answer.rcode())
+        soa = answer.get_rrset(answer.answer, dns.name.from_text(zone), dns.rdataclass.IN, dns.rdatatype.SOA)
+        if answer.rcode() != dns.rcode.NOERROR or soa is None or not answer.flags & dns.flags.AA:
+            raise RrsetError(
+                "not_authoritative",
+                f"{self.where} does not answer authoritatively for zone {zone} (rcode {rcode}, "
+                f"{'an' if answer.flags & dns.flags.AA else 'no'} authoritative answer, "
+                f"{'an' if soa is not None else 'no'} SOA record): it is not the zone's primary master",
+            )
+        return int(soa[0].serial)
+
+    def rrset(self, name: str, rdtype: str) -> dict[str, Any]:
+        answer = self.ask(name, rdtype)
+        if answer.rcode() not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
+            raise RrsetError(
+                "query_failed", f"{self.where} answered {dns.rcode.to_text(answer.rcode())} for {name} {rdtype}"
+            )
+        owner = dns.name.from_text(name)
+        cname = answer.get_rrset(answer.answer, owner, dns.rdataclass.IN, dns.rdatatype.CNAME)
+        if cname is not None and rdtype != "CNAME":
+            raise RrsetError(
+                "conflict",
+                f"{name} is a CNAME to {cname[0].target} on {self.where}; {rdtype} records cannot live next to it. "
+                "Remove the CNAME in the zone (this toolkit never deletes records) or choose another name",
+            )
+        found = answer.get_rrset(answer.answer, owner, dns.rdataclass.IN, dns.rdatatype.from_text(rdtype))
+        if found is None:
+            return {"name": name, "type": rdtype, "ttl": None, "rdata": []}
+        return {"name": name, "type": rdtype, "ttl": int(found.ttl), "rdata": sorted(r.to_text() for r in found)}
+
+
+class StubClient:
+    """Resolution through a resolver (CNAME chains followed), as a browser's resolver sees the name."""
+
+    def __init__(self, address: str | None, port: int, timeout: float) -> None:
+        if address:
+            self.resolver = dns.resolver.Resolver(configure=False)
+            self.resolver.nameservers = [address]
+            self.resolver.port = port
+            self.where = endpoint_text(address, port)
+        else:
+            self.resolver = dns.resolver.Resolver()
+            self.where = SYSTEM_RESOLVER
+        self.resolver.lifetime = timeout
+        self.resolver.cache = None
+
+    def soa_serial(self, zone: str) -> int:
+        answer = self._resolve(zone, "SOA")
+        if answer is None:
+            raise RrsetError("query_failed", f"{self.where} has no SOA record for {zone}")
+        return int(answer[0].serial)
+
+    def rrset(self, name: str, rdtype: str) -> dict[str, Any]:
+        answer = self._resolve(name, rdtype)
+        if answer is None:
+            return {"name": name, "type": rdtype, "ttl": None, "rdata": []}
+        return {"name": name, "type": rdtype, "ttl": int(answer.ttl), "rdata": sorted(r.to_text() for r in answer)}
+
+    def _resolve(self, name: str, rdtype: str) -> Any:
+        try:
+            return self.resolver.resolve(name, rdtype, search=False).rrset
+        except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+            return None
+        except dns.resolver.LifetimeTimeout as err:
+            raise RrsetError(
+                "unreachable", f"resolver {self.where} did not answer for {name} {rdtype}: {err}"
+            ) from None
+        except dns.resolver.NoNameservers as err:
+            raise RrsetError(
+                "query_failed", f"resolver {self.where} could not resolve {name} {rdtype}: {err}"
+            ) from None
+        except dns.exception.DNSException as err:
+            raise RrsetError("query_failed", f"resolver {self.where} failed on {name} {rdtype}: {err}") from None
+
+
+def tsig_key(name: str, secret: str, algorithm: str, where: str) -> Any:
+    try:
+        return dns.tsig.Key(name, secret, algorithm)
+    except Exception as err:  # binascii.Error, dns.name errors: never echo the secret
+        raise RrsetError(
+            "tsig",
+            f"the TSIG key {name!r} for {where} cannot be used: its secret is not valid base64 ({type(err).__name__})",
+        ) from None
+
+
+def run(params: dict[str, Any]) -> dict[str, Any]:
+    wanted = normalise_wanted(params["wanted"] or [])
+    zone = absolute_name(params["zone"]) if params.get("zone") else None
+    address, port = (None, params["port"])
+    if params["server"].strip():
+        address, port = parse_endpoint(params["server"], params["port"])
+    elif not params["recursion"]:
+        raise RrsetError("config", "a server address is needed unless recursion is true (system resolver)")
+    key = None
+    if params.get("key_name"):
+        where = endpoint_text(address, port) if address else SYSTEM_RESOLVER
+        if not params.get("key_secret"):
+            raise RrsetError("tsig", f"the TSIG key {params['key_name']!r} for {where} has no secret")
+        key = tsig_key(params["key_name"], params["key_secret"], params["key_algorithm"], where)
+    if params["recursion"]:
+        if key is not None:
+            raise RrsetError("config", "TSIG signing is only for direct queries (recursion false)")
+        client: Any = StubClient(address, port, params["timeout"])
+    else:
+        client = Client(address, port, params["timeout"], key, params["attempts"], params["retry_delay"])
+
+    result: dict[str, Any] = {"server": client.where, "reason": "ok"}
+    if zone:
+        result["soa_serial"] = client.soa_serial(zone)
+    current = [client.rrset(w["name"], w["type"]) for w in wanted]
+    changes = plan(current, wanted, params["compare_ttl"])
+    differences = [describe(c, client.where, params["compare_ttl"]) for c in changes]
+    result.update(rrsets=current, changes=changes, differences=differences, changed=False)
+    if changes and params["on_difference"] == "preview":
+        result["changed"] = True
+        result["diff"] = render_diff(current, wanted, f"{zone} at {client.where}" if zone else client.where)
+    return result
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "server": {"type": "str", "default": ""},
+            "port": {"type": "int", "default": 53},
+            "recursion": {"type": "bool", "default": False},
+            "timeout": {"type": "float", "default": 5.0},
+            "attempts": {"type": "int", "default": 1},
+            "retry_delay": {"type": "float", "default": 5.0},
+            "key_name": {"type": "str"},
+            "key_secret": {"type": "str", "no_log": True},
+            "key_algorithm": {
+                "type": "str",
+                "default": "hmac-sha256",
+                "choices": ["hmac-md5", "hmac-sha1", "hmac-sha224", "hmac-sha256", "hmac-sha384", "hmac-sha512"],
+            },
+            "zone": {"type": "str"},
+            "wanted": {
+                "type": "list",
+                "elements": "dict",
+                "default": [],
+                "options": {
+                    "name": {"type": "str", "required": True},
+                    "type": {"type": "str", "default": "A"},
+                    "ttl": {"type": "int", "default": 300},
+                    "rdata": {"type": "list", "elements": "str", "required": True},
+                },
+            },
+            "compare_ttl": {"type": "bool", "default": True},
+            "on_difference": {"type": "str", "default": "ignore", "choices": ["ignore", "preview", "warn", "fail"]},
+            "on_error": {"type": "str", "default": "fail", "choices": ["fail", "warn"]},
+            "hint": {"type": "str", "default": ""},
+        },
+        supports_check_mode=True,
+    )
+    if not HAS_DNSPYTHON:
+        module.fail_json(msg=missing_required_lib("dnspython"), exception=DNSPYTHON_ERROR, reason="config")
+    try:
+        result = run(module.params)
+    except RrsetError as err:
+        if module.params["on_error"] == "warn" and err.reason in ("unreachable", "query_failed"):
+            module.warn(f"{err}. {module.params['hint']}".rstrip(". ") + ".")
+            module.exit_json(changed=False, reason=err.reason, msg=str(err), rrsets=[], changes=[], differences=[])
+        module.fail_json(msg=str(err), reason=err.reason, rrsets=[], changes=[], differences=[])
+    except (OSError, dns.exception.DNSException) as err:
+        module.fail_json(msg=f"DNS error: {type(err).__name__}: {err}", reason="query_failed")
+    differences = result["differences"]
+    if differences and module.params["on_difference"] in ("warn", "fail"):
+        message = "; ".join(differences)
+        if module.params["hint"]:
+            message += ". " + module.params["hint"]
+        if module.params["on_difference"] == "fail":
+            module.fail_json(msg=message, **{**result, "reason": "difference"})
+        module.warn(message)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
