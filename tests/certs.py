@@ -249,19 +249,21 @@ def make_cert(
     conf.write_text(
         _openssl_conf_text() + "\n[ext]\n" + "\n".join(_extensions(list(san or []), ca)) + "\n", encoding="ascii"
     )
-    # The signer's key decides the digest (a GOST 2001 CA signs with GOST R 34.11-94).
-    digest = _DIGEST[issuer.key_algorithm if issuer else key_algorithm]
-    digest_options = [f"-{digest}"] if digest else []
+    # The request is signed with the subject's key, the certificate with the signer's
+    # (a GOST 2012/512 CA signs a 2012/256 key with Streebog-512).
+    own_digest = _DIGEST[key_algorithm]
+    digest_options = [f"-{own_digest}"] if own_digest else []
+    signer_digest = _DIGEST[issuer.key_algorithm] if issuer else own_digest
 
     if issuer is None and not_before is None and not_after is None:
         openssl(
-            "req", "-config", conf, "-new", "-x509", "-key", key_path, *digest_options, "-subj", subject,
+            "req", "-config", conf, "-utf8", "-new", "-x509", "-key", key_path, *digest_options, "-subj", subject,
             "-days", str(days), "-extensions", "ext", "-set_serial", _next_serial(directory),
             "-out", pem_path, directory=directory,
         )  # fmt: skip
     else:
         csr_path = directory / f"{name}.csr"
-        openssl("req", "-config", conf, "-new", "-key", key_path, *digest_options, "-subj", subject,
+        openssl("req", "-config", conf, "-utf8", "-new", "-key", key_path, *digest_options, "-subj", subject,
                 "-out", csr_path, directory=directory)  # fmt: skip
         start = not_before or datetime.now(UTC)
         end = not_after or datetime.fromtimestamp(start.timestamp() + days * 86400, UTC)
@@ -275,7 +277,7 @@ def make_cert(
             ["-cert", issuer.pem_path, "-keyfile", issuer.key_path] if issuer else ["-selfsign", "-keyfile", key_path]
         )
         openssl(
-            "ca", "-batch", "-notext", "-config", conf, *signer, "-md", digest or "default",
+            "ca", "-batch", "-notext", "-utf8", "-config", conf, *signer, "-md", signer_digest or "default",
             "-startdate", _asn1_time(start), "-enddate", _asn1_time(end),
             "-extensions", "ext", "-in", csr_path, "-out", pem_path, directory=directory,
         )  # fmt: skip
