@@ -1,0 +1,1 @@
+"""Controller-side tools of esia-onboard: readiness report, fleet dashboard, benchmark."""
