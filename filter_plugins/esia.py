@@ -26,21 +26,26 @@ _LEGACY_URI = re.compile(r"https?://esia(?:-portal1\.test)?\.gosuslugi\.ru/(?P<n
 
 
 @functools.cache
-def scope_catalogue() -> dict[str, dict]:
-    """The catalogue's entries by name, in catalogue order (read on first use)."""
+def _catalogue_data() -> dict:
     try:
         with _CATALOGUE_PATH.open(encoding="utf-8") as stream:
             data = yaml.safe_load(stream)
-        return {entry["name"]: dict(entry) for entry in data["scopes"]}
+        return {
+            "groups": {group["name"]: dict(group) for group in data["groups"]},
+            "scopes": {entry["name"]: dict(entry) for entry in data["scopes"]},
+        }
     except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
         raise AnsibleFilterError(f"esia_scopes: cannot read the scope catalogue {_CATALOGUE_PATH}: {exc}") from exc
 
 
-@functools.cache
+def scope_catalogue() -> dict[str, dict]:
+    """The catalogue's scopes by name, in catalogue order (read on first use)."""
+    return _catalogue_data()["scopes"]
+
+
 def scope_groups() -> dict[str, dict]:
-    """The catalogue's groups by name."""
-    with _CATALOGUE_PATH.open(encoding="utf-8") as stream:
-        return {group["name"]: dict(group) for group in yaml.safe_load(stream)["groups"]}
+    """The catalogue's groups by name, in catalogue order."""
+    return _catalogue_data()["groups"]
 
 
 def _extra_names(extra: object) -> set[str]:
@@ -130,6 +135,63 @@ def esia_scope_details(scopes: object, extra: object = None) -> list[dict]:
     return details
 
 
+_MARKDOWN_INTRO = """\
+# ESIA scopes known to esia-onboard
+
+<!-- Generated from filter_plugins/data/esia_scope_catalogue.yml by
+     `python -m filter_plugins.esia > docs/scopes.md`; edit the catalogue, not this file. -->
+
+`esia_client_scopes` is checked against this list by the `esia_scopes` filter
+(`esia_scope_string` gives the space-separated `scope` parameter):
+
+- every name must be listed here, or be passed as an extra allowed name
+  (`esia_client_scopes | esia_scopes(['new_scope'])`) for scopes added to ESIA
+  after this catalogue; an unknown name fails with the closest known one;
+- duplicates are dropped (the first occurrence stays), the order is kept and
+  `openid` is moved first; `openid` is required;
+- parameterised forms `NAME?key=value[&key=value]` (`fullname?oid=123`,
+  `org_shortname?org_oid=123`, `prm_chg?oid=123`) are accepted when NAME is
+  listed and are sent as written; `openid` takes no parameters;
+- legacy URI forms `http://esia.gosuslugi.ru/NAME` (or the test host
+  `esia-portal1.test.gosuslugi.ru`) are accepted when NAME is listed and are
+  sent as the short NAME, the form the v2/v3 endpoints take.
+
+Every scope sent must also be approved for the information system in ESIA,
+otherwise ESIA answers ESIA-007019.
+
+"Seed" marks the {seed_count} scopes of the test-environment application in the
+original procedure. "Unconfirmed" descriptions could not be checked against the
+current Методические рекомендации; the names themselves are in use.
+
+Seed list / список из заявки:
+
+```
+{seed_list}
+```
+"""
+
+
+def _markdown_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def scope_catalogue_markdown() -> str:
+    """docs/scopes.md: the catalogue as Markdown tables, one per group."""
+    catalogue = scope_catalogue()
+    seed = [name for name, entry in catalogue.items() if entry.get("seed")]
+    parts = [_MARKDOWN_INTRO.format(seed_count=len(seed), seed_list=" ".join(seed))]
+    for group_name, group in scope_groups().items():
+        entries = [entry for entry in catalogue.values() if entry["group"] == group_name]
+        parts.append(f"\n## {group['en']} / {group['ru']}\n\n")
+        parts.append("| scope | описание | description | seed | note |\n|---|---|---|---|---|\n")
+        for entry in entries:
+            parts.append(
+                f"| `{entry['name']}` | {_markdown_cell(entry['ru'])} | {_markdown_cell(entry['en'])} "
+                f"| {'yes' if entry.get('seed') else ''} | {'' if entry.get('confirmed') else 'unconfirmed'} |\n"
+            )
+    return "".join(parts)
+
+
 class FilterModule:
     def filters(self) -> dict:
         return {
@@ -137,3 +199,7 @@ class FilterModule:
             "esia_scope_string": esia_scope_string,
             "esia_scope_details": esia_scope_details,
         }
+
+
+if __name__ == "__main__":
+    print(scope_catalogue_markdown(), end="")

@@ -4,10 +4,23 @@ The lists below are copied from the seed procedure and shared/notes/esia.md,
 not from the catalogue, so a scope missing from the catalogue fails here.
 """
 
+import re
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
+import yaml
 from ansible.errors import AnsibleFilterError
 
-from filter_plugins.esia import FilterModule, esia_scope_details, esia_scope_string, esia_scopes
+from filter_plugins import esia
+from filter_plugins.esia import (
+    FilterModule,
+    esia_scope_details,
+    esia_scope_string,
+    esia_scopes,
+    scope_catalogue_markdown,
+)
 
 # The seed's test-environment application, in the seed's order.
 SEED_SCOPES = [
@@ -285,3 +298,55 @@ def test_filters_are_registered_under_their_public_names():
     assert filters["esia_scopes"] is esia_scopes
     assert filters["esia_scope_string"] is esia_scope_string
     assert filters["esia_scope_details"] is esia_scope_details
+
+
+# --- the catalogue file and the generated docs -----------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[2]
+CATALOGUE = REPO / "filter_plugins" / "data" / "esia_scope_catalogue.yml"
+
+
+def test_catalogue_entries_are_well_formed():
+    data = yaml.safe_load(CATALOGUE.read_text(encoding="utf-8"))
+    groups = [group["name"] for group in data["groups"]]
+    names = [entry["name"] for entry in data["scopes"]]
+    assert len(names) == len(set(names)), "duplicate scope names"
+    assert len(groups) == len(set(groups)), "duplicate group names"
+    for entry in data["scopes"]:
+        assert set(entry) == {"name", "group", "ru", "en", "seed", "confirmed"}, entry
+        assert re.fullmatch(r"[a-z][a-z0-9_]*", entry["name"]), entry
+        assert entry["group"] in groups, entry
+        assert isinstance(entry["seed"], bool)
+        assert isinstance(entry["confirmed"], bool)
+
+
+def test_docs_are_rendered_from_the_current_catalogue():
+    rendered = subprocess.run(
+        [sys.executable, "-m", "filter_plugins.esia"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout
+    assert (REPO / "docs" / "scopes.md").read_text(encoding="utf-8") == rendered, (
+        "docs/scopes.md is stale: python -m filter_plugins.esia > docs/scopes.md"
+    )
+
+
+def test_docs_list_every_scope_and_the_seed_list():
+    text = scope_catalogue_markdown()
+    for scope in SEED_SCOPES + OTHER_PERSON_SCOPES + ORGANISATION_SCOPES:
+        assert f"| `{scope}` |" in text
+    assert " ".join(SEED_SCOPES) in text
+    assert "22 scopes" in text
+
+
+def test_unreadable_catalogue_is_a_filter_error(monkeypatch, tmp_path):
+    broken = tmp_path / "catalogue.yml"
+    broken.write_text("groups: [\n", encoding="utf-8")
+    monkeypatch.setattr(esia, "_CATALOGUE_PATH", broken)
+    esia._catalogue_data.cache_clear()
+    try:
+        with pytest.raises(AnsibleFilterError, match="cannot read the scope catalogue"):
+            esia_scopes(["openid"])
+        monkeypatch.setattr(esia, "_CATALOGUE_PATH", tmp_path / "missing.yml")
+        with pytest.raises(AnsibleFilterError, match="cannot read the scope catalogue"):
+            esia_scopes(["openid"])
+    finally:
+        esia._catalogue_data.cache_clear()
