@@ -16,7 +16,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help setup apt venv demo test lint unit integration molecule lab-image lab-up lab-down lab-status clean
+.PHONY: help setup apt venv demo test lint unit integration molecule lab-image lab-up lab-down lab-status docs clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -70,6 +70,9 @@ molecule: lab-image ## Molecule: converge site.yml on a lab container, idempoten
 	LAB_IMAGE=$$($(BIN)/python -m lab image) $(BIN)/molecule test
 
 test: setup lint unit integration molecule ## Every test (what .ci/run calls)
+
+docs: setup ## Re-render docs/scopes.md from the scope catalogue
+	$(BIN)/python -m filter_plugins.esia > docs/scopes.md
 
 clean: lab-down ## Stop the lab and remove local state (keeps .venv)
 	rm -rf .lab .cache/facts artifacts/*/
