@@ -1,0 +1,232 @@
+#!/usr/bin/python
+"""Ansible module esia_client_secret: build and sign an ESIA client_secret on the portal host."""
+
+# Ansible modules put their imports after DOCUMENTATION / EXAMPLES / RETURN.
+# ruff: noqa: E402
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: esia_client_secret
+short_description: Build an ESIA client_secret message and sign it with the host's signer
+description:
+  - Builds the string ESIA's authorisation endpoint signs for the configured API version, with a fresh
+    C(state) (UUID 4) and C(timestamp) (host clock, C(yyyy.MM.dd HH:mm:ss Z)) unless they are given.
+  - Pipes it to the signer (C(esia-sign --mode v2|v1), left on the host by the cryptopro role) and checks
+    that what comes back is base64url of a plausible signature.
+  - Read-only; never reports a change; runs in check mode. Problems are returned in RV(error) with RV(ok)
+    false (the caller reports every self-check step before failing), not raised.
+options:
+  client_id:
+    description: The IS mnemonic.
+    type: str
+    required: true
+  scope:
+    description: The space-separated scope string, exactly as sent to ESIA.
+    type: str
+    required: true
+  redirect_uri:
+    description: The redirect URI sent with the request (part of the v2 message only).
+    type: str
+    default: ""
+  api_version:
+    description: C(v2) signs client_id+scope+timestamp+state+redirect_uri raw (GOST R 34.10-2012); C(v1) signs
+      scope+timestamp+client_id+state as detached CMS.
+    type: str
+    choices: [v1, v2]
+    default: v2
+  code:
+    description: Authorisation code; appended to the v2 message to build the v3/te client_secret.
+    type: str
+  signer:
+    description: Signer command on the host.
+    type: path
+    default: /usr/local/bin/esia-sign
+  run_as:
+    description: Run the signer as this account (the portal's service account), as the portal will. Needs root.
+    type: str
+  state:
+    description: Use this state instead of a fresh UUID.
+    type: str
+  timestamp:
+    description: Use this timestamp instead of the host clock.
+    type: str
+  timeout:
+    description: Seconds the signer may take.
+    type: int
+    default: 30
+"""
+
+EXAMPLES = r"""
+- name: Sign a fresh client_secret as the service account
+  esia_client_secret:
+    client_id: MIAC77PORTAL
+    scope: openid fullname
+    redirect_uri: https://zapis.miac77.ru/esia/callback
+    run_as: esia-portal
+  register: signed
+"""
+
+RETURN = r"""
+ok: {description: True when a signature came back and looks right., type: bool, returned: always}
+error: {description: What went wrong, naming the signer and its message., type: str, returned: always}
+message: {description: The signed string., type: str, returned: always}
+state: {description: The state used., type: str, returned: always}
+timestamp: {description: The timestamp used., type: str, returned: always}
+client_secret: {description: The signature, base64url without padding., type: str, returned: always}
+signature_bytes: {description: Length of the decoded signature., type: int, returned: always}
+"""
+
+import base64
+import datetime
+import os
+import pwd
+import re
+import subprocess
+import uuid
+
+from ansible.module_utils.basic import AnsibleModule
+
+# `yyyy.MM.dd HH:mm:ss Z` in ESIA's (Java) notation.
+TIMESTAMP_FORMAT = "%Y.%m.%d %H:%M:%S %z"
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
+# Raw GOST R 34.10-2012 signatures: 64 bytes (256-bit key), 128 bytes (512-bit key).
+_RAW_SIGNATURE_LENGTHS = (64, 128)
+
+
+def esia_timestamp(moment: datetime.datetime | None = None) -> str:
+    """The host's local time in ESIA's format, e.g. 2025.09.02 13:00:29 +0300."""
+    return (moment or datetime.datetime.now().astimezone()).strftime(TIMESTAMP_FORMAT)
+
+
+def build_message(
+    api_version: str,
+    client_id: str,
+    scope: str,
+    timestamp: str,
+    state: str,
+    redirect_uri: str = "",
+    code: str | None = None,
+) -> str:
+    """The string ESIA expects to be signed as client_secret (UTF-8, no separators)."""
+    if api_version == "v1":
+        return scope + timestamp + client_id + state
+    if api_version == "v2":
+        return client_id + scope + timestamp + state + redirect_uri + (code or "")
+    raise ValueError(f"unknown ESIA API version {api_version!r} (expected v1 or v2)")
+
+
+def decode_base64url(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def check_signature(output: str, api_version: str) -> tuple[str, bytes]:
+    """(signature text, decoded bytes) from the signer's stdout; ValueError naming the problem."""
+    text = output.strip()
+    if not text:
+        raise ValueError("the signer printed nothing on stdout")
+    if not _BASE64URL.fullmatch(text):
+        raise ValueError(f"the signer's output is not base64url without padding: {text[:80]!r}")
+    raw = decode_base64url(text)
+    if api_version == "v2" and len(raw) not in _RAW_SIGNATURE_LENGTHS:
+        raise ValueError(
+            f"the signature is {len(raw)} bytes; a raw GOST R 34.10-2012 signature is 64 (256-bit key) or 128 bytes"
+        )
+    if api_version == "v1" and raw[:1] != b"\x30":
+        raise ValueError("the v1 signature is not DER (a detached CMS SignedData starts with a SEQUENCE)")
+    return text, raw
+
+
+def _drop_privileges(user: str):
+    entry = pwd.getpwnam(user)
+
+    def demote() -> None:
+        os.initgroups(entry.pw_name, entry.pw_gid)
+        os.setgid(entry.pw_gid)
+        os.setuid(entry.pw_uid)
+
+    return demote, {"HOME": entry.pw_dir, "USER": entry.pw_name, "LOGNAME": entry.pw_name}
+
+
+def sign(signer: str, message: str, api_version: str, run_as: str | None, timeout: int) -> str:
+    """Run the signer; its stdout, or ValueError with what went wrong."""
+    if not os.path.exists(signer):
+        raise ValueError(f"signer {signer} does not exist (run playbooks/cryptopro.yml)")
+    if not os.access(signer, os.X_OK):
+        raise ValueError(f"signer {signer} is not executable")
+    env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
+    preexec = None
+    if run_as:
+        try:
+            preexec, account_env = _drop_privileges(run_as)
+        except KeyError as exc:
+            raise ValueError(f"account {run_as} does not exist on the host (run playbooks/base.yml)") from exc
+        if os.geteuid() != 0 and pwd.getpwuid(os.geteuid()).pw_name != run_as:
+            raise ValueError(f"running the signer as {run_as} needs root (become: true)")
+        env.update(account_env)
+    try:
+        proc = subprocess.run(
+            [signer, "--mode", api_version],
+            input=message.encode("utf-8"),
+            capture_output=True,
+            timeout=timeout,
+            env=env,
+            preexec_fn=preexec,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise ValueError(f"signer {signer} did not answer within {timeout} s") from exc
+    except OSError as exc:
+        raise ValueError(f"cannot run signer {signer}: {exc}") from exc
+    stderr = proc.stderr.decode("utf-8", "replace").strip()
+    if proc.returncode != 0:
+        who = f" as {run_as}" if run_as else ""
+        raise ValueError(
+            f"signer {signer} --mode {api_version}{who} exited {proc.returncode}: {stderr or '(no message)'}"
+        )
+    return proc.stdout.decode("utf-8", "replace")
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "client_id": {"type": "str", "required": True},
+            "scope": {"type": "str", "required": True},
+            "redirect_uri": {"type": "str", "default": ""},
+            "api_version": {"type": "str", "choices": ["v1", "v2"], "default": "v2"},
+            "code": {"type": "str"},
+            "signer": {"type": "path", "default": "/usr/local/bin/esia-sign"},
+            "run_as": {"type": "str"},
+            "state": {"type": "str"},
+            "timestamp": {"type": "str"},
+            "timeout": {"type": "int", "default": 30},
+        },
+        supports_check_mode=True,
+    )
+    p = module.params
+    state = p["state"] or str(uuid.uuid4())
+    timestamp = p["timestamp"] or esia_timestamp()
+    message = build_message(
+        p["api_version"], p["client_id"], p["scope"], timestamp, state, p["redirect_uri"], p["code"]
+    )
+    result = {
+        "changed": False,
+        "ok": False,
+        "error": "",
+        "message": message,
+        "state": state,
+        "timestamp": timestamp,
+        "client_secret": "",
+        "signature_bytes": 0,
+    }
+    try:
+        output = sign(p["signer"], message, p["api_version"], p["run_as"], p["timeout"])
+        text, raw = check_signature(output, p["api_version"])
+    except ValueError as exc:
+        result["error"] = str(exc)
+        module.exit_json(**result)
+    result.update(ok=True, client_secret=text, signature_bytes=len(raw))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
