@@ -1,0 +1,241 @@
+"""Filters for the cryptopro role: certificate subjects on the command line of
+OpenSSL and CryptoPro, and the output of CryptoPro CSP's command-line tools.
+
+The output formats are those CryptoPro CSP 4.0/5.0 print on Linux (see
+tests/doubles/cryptopro/README.md for the sources of every format)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+from ansible.errors import AnsibleFilterError
+
+# Attribute types: (OpenSSL -subj name, CryptoPro -dn name). Russian
+# qualified-certificate attributes go by OID on CryptoPro's side, whose name
+# table varies between CSP versions; OpenSSL learns INNLE from the role's
+# OpenSSL configuration (oid_section).
+_DN_TYPES: dict[str, tuple[str, str]] = {
+    "C": ("C", "C"),
+    "ST": ("ST", "S"),
+    "S": ("ST", "S"),
+    "L": ("L", "L"),
+    "STREET": ("street", "STREET"),
+    "O": ("O", "O"),
+    "OU": ("OU", "OU"),
+    "CN": ("CN", "CN"),
+    "E": ("emailAddress", "E"),
+    "EMAIL": ("emailAddress", "E"),
+    "T": ("title", "T"),
+    "SN": ("SN", "SN"),
+    "G": ("GN", "G"),
+    "OGRN": ("OGRN", "1.2.643.100.1"),
+    "SNILS": ("SNILS", "1.2.643.100.3"),
+    "INNLE": ("INNLE", "1.2.643.100.4"),
+    "INN": ("INN", "1.2.643.3.131.1.1"),
+}
+_OID = re.compile(r"^[0-2](\.[0-9]+)+$")
+# Characters that make CryptoAPI's CertStrToName need a quoted value.
+_CRYPTOAPI_SPECIAL = set(',+="\n<>#;')
+
+_CONTAINER_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
+_FQCN = re.compile(r"^\\\\\.\\(?P<reader>[^\\]+)\\(?P<name>.+)$")
+_ERROR_CODE = re.compile(r"\[ErrorCode:\s*(?P<code>0x[0-9A-Fa-f]{8})\]")
+_CERT_HEADER = re.compile(r"^\s*(?P<index>\d+)-{7}\s*$")
+_FIELD = re.compile(r"^(?P<key>[A-Za-z][A-Za-z0-9 ]*?)\s*:\s(?P<value>.*)$")
+_PROVIDER_TYPE = re.compile(r"(?:ProvType|Provider Type):\s*(?P<type>\d+)")
+# Printed with or without dashes depending on the CSP version.
+_LICENSE_SERIAL = re.compile(r"\b(?P<serial>[0-9A-Z]{5}(?:-?[0-9A-Z]{5}){4})\b")
+_DATE_FORMATS = ("%d/%m/%Y %H:%M:%S", "%d.%m.%Y %H:%M:%S")
+
+
+def _require_str(name: str, value: object, what: str) -> str:
+    if not isinstance(value, str):
+        raise AnsibleFilterError(f"{name} expects {what}, got {type(value).__name__}")
+    return value
+
+
+def cryptopro_dn(subject: list, style: str = "openssl") -> str:
+    """Render a subject given as a list of {type, value} for OpenSSL's `-subj`
+    (style `openssl`) or CryptoPro's `cryptcp -dn` (style `cryptopro`)."""
+    if style not in ("openssl", "cryptopro"):
+        raise AnsibleFilterError(f"cryptopro_dn: style must be 'openssl' or 'cryptopro', got {style!r}")
+    if not isinstance(subject, list) or not subject:
+        raise AnsibleFilterError(
+            f"cryptopro_dn expects a non-empty list of {{type, value}}, got {type(subject).__name__}"
+        )
+    parts: list[str] = []
+    for index, item in enumerate(subject):
+        if not isinstance(item, dict) or set(item) != {"type", "value"}:
+            raise AnsibleFilterError(
+                f"cryptopro_dn: item {index} must be a dict with exactly 'type' and 'value': {item!r}"
+            )
+        kind, value = item["type"], item["value"]
+        if not isinstance(kind, str) or not isinstance(value, (str, int)) or isinstance(value, bool):
+            raise AnsibleFilterError(f"cryptopro_dn: item {index} needs a string type and a string value: {item!r}")
+        value = str(value)
+        if not value.strip():
+            raise AnsibleFilterError(f"cryptopro_dn: item {index} ({kind}) has an empty value")
+        if any(ord(ch) < 0x20 for ch in value):
+            raise AnsibleFilterError(f"cryptopro_dn: item {index} ({kind}) contains a control character")
+        if _OID.match(kind):
+            names = (kind, kind)
+        elif kind.upper() in _DN_TYPES:
+            names = _DN_TYPES[kind.upper()]
+        else:
+            known = ", ".join(sorted(_DN_TYPES))
+            raise AnsibleFilterError(f"cryptopro_dn: unknown attribute type {kind!r} (known: {known}, or a dotted OID)")
+        if style == "openssl":
+            escaped = value.replace("\\", "\\\\").replace("/", "\\/")
+            parts.append(f"/{names[0]}={escaped}")
+        else:
+            needs_quotes = value != value.strip() or any(ch in _CRYPTOAPI_SPECIAL for ch in value)
+            rendered = '"' + value.replace('"', '""') + '"' if needs_quotes else value
+            parts.append(f"{names[1]}={rendered}")
+    return "".join(parts) if style == "openssl" else ", ".join(parts)
+
+
+def cryptopro_fqcn(name: str, reader: str = "HDIMAGE") -> str:
+    """`esia_77` -> `\\\\.\\HDIMAGE\\esia_77`, refusing names CryptoPro or a
+    file system would mangle."""
+    _require_str("cryptopro_fqcn", name, "a container name")
+    if not _CONTAINER_NAME.match(name):
+        raise AnsibleFilterError(
+            f"cryptopro_fqcn: container name {name!r} must be 1-64 characters of letters, digits, '_', '-', '.'"
+            " and must not start with '.' or '-'"
+        )
+    return f"\\\\.\\{reader}\\{name}"
+
+
+def _error_code(output: str) -> str | None:
+    codes = _ERROR_CODE.findall(output)
+    return codes[-1].lower() if codes else None
+
+
+def cryptopro_containers(output: str) -> dict:
+    """Parse `csptest -keyset -enum_cont -fqcn -verifyc` (already decoded
+    from cp1251): the fully qualified container names and their short names."""
+    _require_str("cryptopro_containers", output, "the text of `csptest -keyset -enum_cont -fqcn -verifyc`")
+    code = _error_code(output)
+    if code is None or "AcquireContext" not in output:
+        raise AnsibleFilterError(
+            "cryptopro_containers: not the output of `csptest -keyset -enum_cont`"
+            " (no AcquireContext / [ErrorCode] line)"
+        )
+    fqcns = []
+    for line in output.splitlines():
+        match = _FQCN.match(line.strip())
+        if match:
+            fqcns.append({"fqcn": line.strip(), "reader": match["reader"], "name": match["name"]})
+    return {
+        "ok": code == "0x00000000",
+        "error_code": code,
+        "containers": fqcns,
+        "names": [c["name"] for c in fqcns],
+        "fqcns": [c["fqcn"] for c in fqcns],
+    }
+
+
+def _iso(value: str) -> str | None:
+    text = " ".join(value.replace("UTC", "").split())
+    for fmt in _DATE_FORMATS:
+        try:
+            return datetime.strptime(text, fmt).replace(tzinfo=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        except ValueError:
+            continue
+    return None
+
+
+def _hex(value: str) -> str:
+    text = value.strip()
+    if text.lower().startswith("0x"):
+        text = text[2:]
+    return text.upper()
+
+
+def cryptopro_certmgr_list(output: str) -> dict:
+    """Parse `certmgr -list [...]`: one dict per certificate with subject,
+    issuer, serial (upper-case hex), sha1 (upper-case hex), not_before /
+    not_after (ISO 8601 UTC), private_key_link, container, provider_type."""
+    _require_str("cryptopro_certmgr_list", output, "the text of `certmgr -list`")
+    code = _error_code(output)
+    if code is None:
+        raise AnsibleFilterError("cryptopro_certmgr_list: not the output of `certmgr` (no [ErrorCode] line)")
+    certificates: list[dict] = []
+    current: dict | None = None
+    last_key = None
+    for line in output.splitlines():
+        header = _CERT_HEADER.match(line)
+        if header:
+            current = {"index": int(header["index"]), "fields": {}}
+            certificates.append(current)
+            last_key = None
+            continue
+        if current is None or line.startswith("====") or not line.strip():
+            continue
+        field = _FIELD.match(line)
+        if field and not line.startswith(" "):
+            last_key = field["key"].strip()
+            current["fields"].setdefault(last_key, []).append(field["value"].strip())
+        elif last_key is not None and line.startswith(" "):
+            current["fields"][last_key].append(line.strip())
+    parsed = []
+    for cert in certificates:
+        fields = cert["fields"]
+
+        def first(*keys: str, fields: dict = fields) -> str:
+            for key in keys:
+                if key in fields:
+                    return fields[key][0]
+            return ""
+
+        provider = _PROVIDER_TYPE.search(first("Provider Info"))
+        link = first("PrivateKey Link", "PrivateKey").split()
+        parsed.append(
+            {
+                "index": cert["index"],
+                "subject": first("Subject"),
+                "issuer": first("Issuer"),
+                "serial": _hex(first("Serial")),
+                "sha1": _hex(first("SHA1 Hash", "SHA1 Thumbprint")),
+                "not_before": _iso(first("Not valid before", "ValidFrom")),
+                "not_after": _iso(first("Not valid after", "ValidTo")),
+                "private_key_link": bool(link) and link[0].lower() in ("yes", "present"),
+                "container": first("Container") or None,
+                "provider_type": int(provider["type"]) if provider else None,
+                "extended_key_usage": fields.get("Extended Key Usage", []),
+            }
+        )
+    return {"ok": code == "0x00000000", "error_code": code, "certificates": parsed}
+
+
+def cryptopro_license(output: str) -> dict:
+    """Parse `cpconfig -license -view`: the serial shown, whether the licence
+    is valid, its expiry text and type. `serial_normalized` drops the dashes
+    (compare it with the wanted serial the same way)."""
+    _require_str("cryptopro_license", output, "the text of `cpconfig -license -view`")
+    serial = _LICENSE_SERIAL.search(output)
+    expires = re.search(r"^Expires:\s*(?P<v>.+)$", output, re.MULTILINE)
+    kind = re.search(r"^License type:\s*(?P<v>.+?)\.?$", output, re.MULTILINE)
+    if serial is None:
+        raise AnsibleFilterError("cryptopro_license: no licence serial in the output of `cpconfig -license -view`")
+    expired = bool(re.search(r"expired", output, re.IGNORECASE))
+    return {
+        "serial": serial["serial"],
+        "serial_normalized": serial["serial"].replace("-", ""),
+        "valid": not expired and "License validity" in output,
+        "expires": expires["v"].strip() if expires else None,
+        "permanent": bool(expires) and "permanent" in expires["v"].lower(),
+        "type": kind["v"].strip() if kind else None,
+    }
+
+
+class FilterModule:
+    def filters(self) -> dict:
+        return {
+            "cryptopro_dn": cryptopro_dn,
+            "cryptopro_fqcn": cryptopro_fqcn,
+            "cryptopro_containers": cryptopro_containers,
+            "cryptopro_certmgr_list": cryptopro_certmgr_list,
+            "cryptopro_license": cryptopro_license,
+        }
