@@ -38,7 +38,7 @@ description:
   - With O(zone), reads the zone's SOA and requires the server to answer authoritatively for it
     (the zone's primary master); returns the serial.
   - With O(wanted), reads each wanted record set and returns RV(rrsets) (what the server holds) and
-    RV(changes) (the wanted sets that differ). O(on_difference) decides what a difference means:
+    RV(changes) (the wanted sets that differ). O(on_difference) decides what a difference means -
     nothing, a previewed change with a diff, a warning or a failure.
   - Every failure carries RV(reason) so the caller can word its own message; the TSIG secret never
     appears in any message.
@@ -473,39 +473,42 @@ def run(params: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+ARGUMENT_SPEC: dict[str, Any] = {
+    "server": {"type": "str", "default": ""},
+    "port": {"type": "int", "default": 53},
+    "recursion": {"type": "bool", "default": False},
+    "timeout": {"type": "float", "default": 5.0},
+    "attempts": {"type": "int", "default": 1},
+    "retry_delay": {"type": "float", "default": 5.0},
+    "key_name": {"type": "str"},
+    "key_secret": {"type": "str", "no_log": True},
+    "key_algorithm": {
+        "type": "str",
+        "default": "hmac-sha256",
+        "choices": ["hmac-md5", "hmac-sha1", "hmac-sha224", "hmac-sha256", "hmac-sha384", "hmac-sha512"],
+    },
+    "zone": {"type": "str"},
+    "wanted": {
+        "type": "list",
+        "elements": "dict",
+        "default": [],
+        "options": {
+            "name": {"type": "str", "required": True},
+            "type": {"type": "str", "default": "A"},
+            "ttl": {"type": "int", "default": 300},
+            "rdata": {"type": "list", "elements": "str", "required": True},
+        },
+    },
+    "compare_ttl": {"type": "bool", "default": True},
+    "on_difference": {"type": "str", "default": "ignore", "choices": ["ignore", "preview", "warn", "fail"]},
+    "on_error": {"type": "str", "default": "fail", "choices": ["fail", "warn"]},
+    "hint": {"type": "str", "default": ""},
+}
+
+
 def main() -> None:
     module = AnsibleModule(
-        argument_spec={
-            "server": {"type": "str", "default": ""},
-            "port": {"type": "int", "default": 53},
-            "recursion": {"type": "bool", "default": False},
-            "timeout": {"type": "float", "default": 5.0},
-            "attempts": {"type": "int", "default": 1},
-            "retry_delay": {"type": "float", "default": 5.0},
-            "key_name": {"type": "str"},
-            "key_secret": {"type": "str", "no_log": True},
-            "key_algorithm": {
-                "type": "str",
-                "default": "hmac-sha256",
-                "choices": ["hmac-md5", "hmac-sha1", "hmac-sha224", "hmac-sha256", "hmac-sha384", "hmac-sha512"],
-            },
-            "zone": {"type": "str"},
-            "wanted": {
-                "type": "list",
-                "elements": "dict",
-                "default": [],
-                "options": {
-                    "name": {"type": "str", "required": True},
-                    "type": {"type": "str", "default": "A"},
-                    "ttl": {"type": "int", "default": 300},
-                    "rdata": {"type": "list", "elements": "str", "required": True},
-                },
-            },
-            "compare_ttl": {"type": "bool", "default": True},
-            "on_difference": {"type": "str", "default": "ignore", "choices": ["ignore", "preview", "warn", "fail"]},
-            "on_error": {"type": "str", "default": "fail", "choices": ["fail", "warn"]},
-            "hint": {"type": "str", "default": ""},
-        },
+        argument_spec=ARGUMENT_SPEC,
         supports_check_mode=True,
     )
     if not HAS_DNSPYTHON:

@@ -194,7 +194,11 @@ def test_check_mode_sends_nothing_and_previews_the_change(lab: Lab, tmp_path: Pa
     serial = lab.serial(zone)
     log_before = lab.log()
 
+    plain_check = run(tmp_path, settings(lab, zone), "--check")
     preview = run(tmp_path, settings(lab, zone), "--check", "--diff")
+
+    assert plain_check.rc == 0, plain_check.output
+    assert plain_check.changed(HOST) >= 1
 
     assert preview.rc == 0, preview.output
     assert preview.changed(HOST) >= 1

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -191,3 +192,43 @@ def test_serial_newer_holds_across_the_wrap(serial: int, step: int) -> None:
     moved = (serial + step) % 2**32
     assert rrset.serial_newer(moved, serial)
     assert not rrset.serial_newer(serial, moved)
+
+
+def _documented(name: str) -> dict:
+    return yaml.safe_load(getattr(rrset, name))
+
+
+@pytest.mark.parametrize("name", ["DOCUMENTATION", "EXAMPLES", "RETURN"])
+def test_module_docs_are_yaml(name: str) -> None:
+    assert _documented(name)
+
+
+def _spec_of(doc_option: dict) -> dict:
+    """The argument-spec entry a documented option implies."""
+    spec = {"type": doc_option.get("type", "str")}
+    for key in ("default", "choices", "elements", "required"):
+        if key in doc_option and not (key == "required" and doc_option[key] is False):
+            spec[key] = doc_option[key]
+    if "suboptions" in doc_option:
+        spec["options"] = {name: _spec_of(sub) for name, sub in doc_option["suboptions"].items()}
+    return spec
+
+
+def test_module_documentation_matches_its_argument_spec() -> None:
+    documented = {name: _spec_of(option) for name, option in _documented("DOCUMENTATION")["options"].items()}
+    actual = {name: {k: v for k, v in spec.items() if k != "no_log"} for name, spec in rrset.ARGUMENT_SPEC.items()}
+    assert documented == actual
+
+
+ROLE = Path(__file__).resolve().parents[2] / "roles" / "portal_domain"
+
+
+def test_role_defaults_are_all_described_in_argument_specs() -> None:
+    defaults = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
+    options = yaml.safe_load((ROLE / "meta" / "argument_specs.yml").read_text())["argument_specs"]["main"]["options"]
+    assert set(defaults) <= set(options)
+    for name, value in defaults.items():
+        if isinstance(value, str) and "{{" in value:
+            continue  # a templated default (documented in the description)
+        assert options[name].get("default") == value, name
+        assert not options[name].get("required", False), name
