@@ -112,7 +112,8 @@ def test_all_problems_reported_at_once(region77):
 
 def test_national_tld_is_optional(region77):
     foreign = {"portal_domain_zone": "miac77.org", "portal_domain_name": "zapis.miac77.org"}
-    assert problems_for(region77, **foreign) == []
+    assert problems_for(region77, **foreign, portal_domain_require_national_tld=False) == []
+    assert problems_for(region77, **foreign, portal_domain_require_national_tld=KeyError) == []
     assert any("national" in p for p in problems_for(region77, **foreign, portal_domain_require_national_tld=True))
 
 
