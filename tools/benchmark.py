@@ -1,0 +1,265 @@
+"""Benchmark of site.yml on the lab: cold, warm, check, and fleets of 1, 4 and 8 hosts.
+
+    .venv/bin/python tools/benchmark.py                 # everything (about 15-30 minutes on 2 cores)
+    .venv/bin/python tools/benchmark.py --sizes 1,4     # smaller fleet
+    .venv/bin/python tools/benchmark.py --json bench.json --keep
+
+Not a test and not part of `make test`: it measures. Every host is a fresh
+lab container (podman + systemd, ports on 127.0.0.1 only) with its own region
+code, portal name, fallback name, key container and ports; DNS is a BIND9 of
+its own on a free loopback port (the shared lab is not touched); facts are
+cached in a directory of its own, so the first run is really cold.
+
+Phases:
+  cold      site.yml on one fresh host
+  warm      site.yml again on that host (must report changed=0)
+  check     site.yml --check --diff on that host
+  fleet N   for each N of --sizes: start hosts up to N, converge the new ones
+            (not timed as a target), then time a warm run over all N at
+            forks >= max(8, N)
+
+Targets (docs/benchmark.md): warm <= cold / 4 with changed=0, and the warm run
+over 8 hosts <= 2 x the warm run over 1. Exit status 0 when every target
+measured is met, 1 when one is missed, 2 when a run failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import yaml
+
+if __package__ in (None, ""):  # run as `python tools/benchmark.py`
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from lab.__main__ import lab_vars, portal_down, portal_up
+from lab.bind import BindServer, TsigKey, Zone
+from tests.harness import REPO, PlaybookRun, ansible_playbook
+
+CONTAINER_PREFIX = "esia-bench-"
+HTTP_BASE, HTTPS_BASE = 39100, 39200
+WARM_OVER_COLD = 0.25
+FLEET_OVER_SINGLE = 2.0
+
+
+@dataclass
+class Measurement:
+    phase: str
+    hosts: int
+    seconds: float
+    rc: int
+    ok: int
+    changed: int
+    failed: int
+    unreachable: int
+
+
+def region_code(index: int) -> str:
+    """Region codes of the benchmark's hosts: 91, 92, ... (never the lab's 99)."""
+    return f"{90 + index}"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def host_vars(index: int, bind_port: int) -> dict:
+    code = region_code(index)
+    return {
+        "ansible_connection": "containers.podman.podman",
+        "ansible_host": f"{CONTAINER_PREFIX}{index}",
+        "ansible_python_interpreter": "/usr/bin/python3",
+        "lab_portal_http_port": HTTP_BASE + index,
+        "lab_portal_https_port": HTTPS_BASE + index,
+        "lab_bind_port": bind_port,
+        "portal_region_code": code,
+        "portal_domain_name": f"zapis{code}.miac99.test",
+        "portal_domain_fallback": f"{code}.2dr.ru",
+        "cryptopro_container": f"esia_{code}",
+    }
+
+
+def write_inventory(directory: Path, count: int, bind_port: int) -> Path:
+    """An inventory of `count` hosts that reuses the lab's group_vars (vault included)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    hosts = {f"bench{i}": host_vars(i, bind_port) for i in range(1, count + 1)}
+    (directory / "hosts.yml").write_text(
+        yaml.safe_dump({"all": {"children": {"portal": {"hosts": hosts}}}}, sort_keys=False)
+    )
+    link = directory / "group_vars"
+    if not link.exists():
+        link.symlink_to(REPO / "inventories" / "lab" / "group_vars")
+    return directory
+
+
+def dns_server(state_dir: Path, port: int, max_hosts: int) -> BindServer:
+    values = lab_vars()
+    key = TsigKey(values["portal_domain_tsig_name"], values["vault_portal_domain_tsig_secret"])
+    fallbacks = tuple(f"{region_code(i)} 300 IN A 127.0.0.1" for i in range(1, max_hosts + 1))
+    return BindServer(
+        state_dir=state_dir,
+        port=port,
+        keys=[key],
+        zones=[Zone(values["portal_domain_zone"], update_key=key.name), Zone("2dr.ru", records=fallbacks)],
+    )
+
+
+class Bench:
+    def __init__(self, workdir: Path, playbook: str, bind_port: int, verbose: bool) -> None:
+        self.workdir = workdir
+        self.playbook = playbook
+        self.bind_port = bind_port
+        self.verbose = verbose
+        self.results: list[Measurement] = []
+        self.env = {"ANSIBLE_CACHE_PLUGIN_CONNECTION": str(workdir / "facts")}
+        self.started: list[int] = []
+
+    def start_hosts(self, count: int) -> None:
+        for index in range(len(self.started) + 1, count + 1):
+            name = f"{CONTAINER_PREFIX}{index}"
+            portal_down(name)
+            portal_up(name=name, http_port=HTTP_BASE + index, https_port=HTTPS_BASE + index)
+            self.started.append(index)
+
+    def run(
+        self, phase: str, hosts: int, *args: str, limit: str | None = None, inventory_hosts: int | None = None
+    ) -> Measurement:
+        size = inventory_hosts or hosts
+        inventory = write_inventory(self.workdir / f"inventory-{size}", size, self.bind_port)
+        extra = {"portal_artifacts_root": str(self.workdir / "artifacts")}
+        limit_args = ["--limit", limit] if limit else []
+        forks = ["--forks", str(max(8, size))]
+        began = time.monotonic()
+        run: PlaybookRun = ansible_playbook(
+            self.playbook, inventory, *forks, *limit_args, *args, extra_vars=extra, env=self.env, timeout=3600
+        )
+        seconds = time.monotonic() - began
+        totals = {k: sum(r[k] for r in run.recap.values()) for k in ("ok", "changed", "failed", "unreachable")}
+        measurement = Measurement(phase, hosts, round(seconds, 1), run.rc, **totals)
+        self.results.append(measurement)
+        log = self.workdir / f"{len(self.results):02d}-{phase.replace(' ', '-')}-{hosts}.log"
+        log.write_text(run.output)
+        print(
+            f"  {phase:<14} hosts={hosts:<2} {seconds:7.1f} s  rc={run.rc} changed={totals['changed']}"
+            f" failed={totals['failed']}  ({log})",
+            flush=True,
+        )
+        if self.verbose and run.rc != 0:
+            print(run.output[-4000:], flush=True)
+        return measurement
+
+
+def evaluate_targets(results: list[Measurement]) -> list[tuple[str, float | None, str, bool | None]]:
+    """(name, value, target text, met) for each target; met is None when not measured."""
+    by = {(m.phase, m.hosts): m for m in results}
+    cold, warm = by.get(("cold", 1)), by.get(("warm", 1))
+    fleet1, fleet8 = by.get(("fleet warm", 1)), by.get(("fleet warm", 8))
+    targets: list[tuple[str, float | None, str, bool | None]] = []
+    if warm:
+        targets.append(("warm re-run changed", float(warm.changed), "= 0", warm.changed == 0 and warm.rc == 0))
+    if cold and warm:
+        ratio = warm.seconds / cold.seconds
+        targets.append(("warm / cold", round(ratio, 3), f"<= {WARM_OVER_COLD}", ratio <= WARM_OVER_COLD))
+    check = by.get(("check", 1))
+    if check:
+        targets.append(("check run changed", float(check.changed), "= 0", check.changed == 0 and check.rc == 0))
+    if fleet1 and fleet8:
+        ratio = fleet8.seconds / fleet1.seconds
+        targets.append(
+            ("8-host warm / 1-host warm", round(ratio, 3), f"<= {FLEET_OVER_SINGLE}", ratio <= FLEET_OVER_SINGLE)
+        )
+    fleet = [m for m in results if m.phase == "fleet warm"]
+    if fleet:
+        worst = max(m.changed for m in fleet)
+        targets.append(("fleet warm changed (max)", float(worst), "= 0", worst == 0))
+    return targets
+
+
+def table(results: list[Measurement], targets: list[tuple[str, float | None, str, bool | None]]) -> str:
+    lines = [f"{'phase':<16}{'hosts':>6}{'wall s':>10}{'rc':>5}{'ok':>6}{'changed':>9}{'failed':>8}"]
+    lines += [
+        f"{m.phase:<16}{m.hosts:>6}{m.seconds:>10.1f}{m.rc:>5}{m.ok:>6}{m.changed:>9}{m.failed:>8}" for m in results
+    ]
+    lines.append("")
+    lines.append(f"{'target':<28}{'value':>10}  {'wanted':<10}result")
+    for name, value, wanted, met in targets:
+        verdict = "n/a" if met is None else ("met" if met else "MISSED")
+        lines.append(f"{name:<28}{value if value is not None else '-':>10}  {wanted:<10}{verdict}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="benchmark", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", default="1,4,8", help="fleet sizes (default 1,4,8); empty = no fleet runs")
+    parser.add_argument("--playbook", default="site.yml", help="playbook to measure (default site.yml)")
+    parser.add_argument("--skip-single", action="store_true", help="skip the cold/warm/check phases")
+    parser.add_argument("--json", help="also write the measurements and targets to this file")
+    parser.add_argument("--keep", action="store_true", help="leave the containers and the work directory")
+    parser.add_argument("--verbose", action="store_true", help="print the tail of a failed run")
+    args = parser.parse_args(argv)
+    sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
+    if any(s < 1 or s > 20 for s in sizes):
+        parser.error("fleet sizes must be between 1 and 20")
+    os.environ.setdefault("CONTAINERS_CONF", str(REPO / "lab" / "containers.conf"))
+    workdir = Path(tempfile.mkdtemp(prefix="esia-bench-"))
+    max_hosts = max([1, *sizes])
+    server = dns_server(workdir / "bind", free_port(), max_hosts)
+    bench = Bench(workdir, args.playbook, server.port, args.verbose)
+    print(f"benchmark of {args.playbook}: work directory {workdir}, BIND9 on 127.0.0.1:{server.port}", flush=True)
+    failed = False
+    try:
+        server.start(reset_zones=True)
+        converged: set[int] = set()
+        if not args.skip_single:
+            bench.start_hosts(1)
+            for phase, extra in (("cold", ()), ("warm", ()), ("check", ("--check", "--diff"))):
+                failed |= bench.run(phase, 1, *extra).rc != 0
+            converged.add(1)
+        for size in sizes:
+            bench.start_hosts(size)
+            new = [i for i in range(1, size + 1) if i not in converged]
+            if new:
+                # converge the hosts new to this fleet size (measured, not a target)
+                limit = ",".join(f"bench{i}" for i in new)
+                failed |= bench.run("fleet cold", len(new), limit=limit, inventory_hosts=size).rc != 0
+                converged.update(new)
+            failed |= bench.run("fleet warm", size).rc != 0
+    finally:
+        if not args.keep:
+            for index in bench.started:
+                portal_down(f"{CONTAINER_PREFIX}{index}")
+        server.stop()
+    targets = evaluate_targets(bench.results)
+    print()
+    print(table(bench.results, targets))
+    if args.json:
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "playbook": args.playbook,
+                    "measurements": [asdict(m) for m in bench.results],
+                    "targets": [{"name": n, "value": v, "wanted": w, "met": m} for n, v, w, m in targets],
+                },
+                indent=2,
+            )
+        )
+    if failed:
+        print(f"\na run failed: see the logs in {workdir}", file=sys.stderr)
+        return 2
+    return 0 if all(met is not False for _, _, _, met in targets) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
