@@ -35,6 +35,8 @@ _DN_TYPES: dict[str, tuple[str, str]] = {
     "INN": ("INN", "1.2.643.3.131.1.1"),
 }
 _OID = re.compile(r"^[0-2](\.[0-9]+)+$")
+# Upper bounds of X.520 (ub-common-name etc.); CAs and ESIA reject longer values.
+_DN_LIMITS = {"CN": 64, "O": 64, "OU": 64, "L": 128, "ST": 128, "S": 128, "T": 64}
 # Characters that make CryptoAPI's CertStrToName need a quoted value.
 _CRYPTOAPI_SPECIAL = set(',+="\n<>#;')
 
@@ -78,6 +80,13 @@ def cryptopro_dn(subject: list, style: str = "openssl") -> str:
             raise AnsibleFilterError(f"cryptopro_dn: item {index} ({kind}) has an empty value")
         if any(ord(ch) < 0x20 for ch in value):
             raise AnsibleFilterError(f"cryptopro_dn: item {index} ({kind}) contains a control character")
+        limit = _DN_LIMITS.get(kind.upper())
+        if limit is not None and len(value) > limit:
+            raise AnsibleFilterError(
+                f"cryptopro_dn: {kind} may hold at most {limit} characters (X.520), got {len(value)}: {value!r}"
+            )
+        if kind.upper() == "C" and not re.fullmatch(r"[A-Z]{2}", value):
+            raise AnsibleFilterError(f"cryptopro_dn: C must be a two-letter country code such as RU, got {value!r}")
         if _OID.match(kind):
             names = (kind, kind)
         elif kind.upper() in _DN_TYPES:
