@@ -129,8 +129,8 @@ def verify(openssl: OpenSSL, der: bytes, message: bytes, signature: bytes, mode:
         pub = openssl.run("x509", "-engine", openssl.engine, "-inform", "DER", "-in", cert, "-pubkey", "-noout")
         if pub.returncode != 0 or "BEGIN PUBLIC KEY" not in pub.stdout:
             raise ValueError(
-                "the controller's OpenSSL cannot read the certificate's GOST public key "
-                f"(is libengine-gost-openssl installed?): {_error_text(pub)}"
+                f"the controller's OpenSSL cannot read the certificate's public key: {_error_text(pub)} "
+                "(a GOST key also needs the GOST engine on the controller: libengine-gost-openssl)"
             )
         key = openssl.path("public.pem", pub.stdout.encode())
         proc = openssl.run("dgst", "-engine", openssl.engine, f"-{digest}", "-verify", key, "-signature", sig, msg)
