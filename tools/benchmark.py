@@ -10,6 +10,11 @@ code, portal name, fallback name, key container and ports; DNS is a BIND9 of
 its own on a free loopback port (the shared lab is not touched); facts are
 cached in a directory of its own, so the first run is really cold.
 
+Transport: by default Ansible reaches the containers over its ssh connection
+with pipelining, tools/podman-ssh standing in for ssh (`podman exec -i`);
+--transport podman uses the lab's containers.podman.podman plugin, which
+cannot pipeline.
+
 Phases:
   cold      site.yml on one fresh host
   warm      site.yml again on that host (must report changed=0)
@@ -73,10 +78,29 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def host_vars(index: int, bind_port: int) -> dict:
+def connection_vars(transport: str) -> dict:
+    """How Ansible reaches a lab container.
+
+    podman     the lab inventory's containers.podman.podman plugin: no
+               pipelining, about five podman calls per task;
+    pipelined  Ansible's ssh connection with pipelining and piped transfers,
+               with tools/podman-ssh standing in for ssh (`podman exec -i`):
+               one call per task, as SSH with pipelining costs on real hosts.
+    """
+    if transport == "podman":
+        return {"ansible_connection": "containers.podman.podman"}
+    return {
+        "ansible_connection": "ansible.builtin.ssh",
+        "ansible_ssh_executable": str(REPO / "tools" / "podman-ssh"),
+        "ansible_ssh_pipelining": True,
+        "ansible_ssh_transfer_method": "piped",
+    }
+
+
+def host_vars(index: int, bind_port: int, transport: str = "pipelined") -> dict:
     code = region_code(index)
     return {
-        "ansible_connection": "containers.podman.podman",
+        **connection_vars(transport),
         "ansible_host": f"{CONTAINER_PREFIX}{index}",
         "ansible_python_interpreter": "/usr/bin/python3",
         "lab_portal_http_port": HTTP_BASE + index,
@@ -89,10 +113,10 @@ def host_vars(index: int, bind_port: int) -> dict:
     }
 
 
-def write_inventory(directory: Path, count: int, bind_port: int) -> Path:
+def write_inventory(directory: Path, count: int, bind_port: int, transport: str = "pipelined") -> Path:
     """An inventory of `count` hosts that reuses the lab's group_vars (vault included)."""
     directory.mkdir(parents=True, exist_ok=True)
-    hosts = {f"bench{i}": host_vars(i, bind_port) for i in range(1, count + 1)}
+    hosts = {f"bench{i}": host_vars(i, bind_port, transport) for i in range(1, count + 1)}
     (directory / "hosts.yml").write_text(
         yaml.safe_dump({"all": {"children": {"portal": {"hosts": hosts}}}}, sort_keys=False)
     )
@@ -115,8 +139,9 @@ def dns_server(state_dir: Path, port: int, max_hosts: int) -> BindServer:
 
 
 class Bench:
-    def __init__(self, workdir: Path, playbook: str, bind_port: int, verbose: bool) -> None:
+    def __init__(self, workdir: Path, playbook: str, bind_port: int, verbose: bool, transport: str) -> None:
         self.workdir = workdir
+        self.transport = transport
         self.playbook = playbook
         self.bind_port = bind_port
         self.verbose = verbose
@@ -135,7 +160,7 @@ class Bench:
         self, phase: str, hosts: int, *args: str, limit: str | None = None, inventory_hosts: int | None = None
     ) -> Measurement:
         size = inventory_hosts or hosts
-        inventory = write_inventory(self.workdir / f"inventory-{size}", size, self.bind_port)
+        inventory = write_inventory(self.workdir / f"inventory-{size}", size, self.bind_port, self.transport)
         extra = {"portal_artifacts_root": str(self.workdir / "artifacts")}
         limit_args = ["--limit", limit] if limit else []
         forks = ["--forks", str(max(8, size))]
@@ -204,6 +229,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--sizes", default="1,4,8", help="fleet sizes (default 1,4,8); empty = no fleet runs")
     parser.add_argument("--playbook", default="site.yml", help="playbook to measure (default site.yml)")
+    parser.add_argument(
+        "--transport",
+        choices=["pipelined", "podman"],
+        default="pipelined",
+        help="how Ansible reaches the containers (default pipelined; see docs/benchmark.md)",
+    )
     parser.add_argument("--skip-single", action="store_true", help="skip the cold/warm/check phases")
     parser.add_argument("--json", help="also write the measurements and targets to this file")
     parser.add_argument("--keep", action="store_true", help="leave the containers and the work directory")
@@ -216,8 +247,12 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="esia-bench-"))
     max_hosts = max([1, *sizes])
     server = dns_server(workdir / "bind", free_port(), max_hosts)
-    bench = Bench(workdir, args.playbook, server.port, args.verbose)
-    print(f"benchmark of {args.playbook}: work directory {workdir}, BIND9 on 127.0.0.1:{server.port}", flush=True)
+    bench = Bench(workdir, args.playbook, server.port, args.verbose, args.transport)
+    print(
+        f"benchmark of {args.playbook} ({args.transport} transport): work directory {workdir},"
+        f" BIND9 on 127.0.0.1:{server.port}",
+        flush=True,
+    )
     failed = False
     try:
         server.start(reset_zones=True)
@@ -249,6 +284,7 @@ def main(argv: list[str] | None = None) -> int:
             json.dumps(
                 {
                     "playbook": args.playbook,
+                    "transport": args.transport,
                     "measurements": [asdict(m) for m in bench.results],
                     "targets": [{"name": n, "value": v, "wanted": w, "met": m} for n, v, w, m in targets],
                 },
