@@ -124,7 +124,7 @@ class Evaluation:
         raw = (self.obs.get("confirmations") or {}).get(CONFIRMATION_VARIABLES[item_id])
         return parse_confirmation(raw, self.today)
 
-    def manual(self, item_id: str, ready: bool, waiting_for: str, not_ready: str) -> dict:
+    def manual(self, item_id: str, ready: bool, waiting_for: str, not_ready: str = "") -> dict:
         """A step a person does: done when confirmed with a date, pending when
         everything before it is done, not done otherwise."""
         variable = CONFIRMATION_VARIABLES[item_id]
@@ -148,12 +148,7 @@ class Evaluation:
     # -- the items ---------------------------------------------------------
 
     def esia_org_registered(self) -> dict:
-        return self.manual(
-            "esia_org_registered",
-            True,
-            "зарегистрируйте организацию в ЕСИА с КЭП руководителя (шаг 1)",
-            "",
-        )
+        return self.manual("esia_org_registered", True, "зарегистрируйте организацию в ЕСИА с КЭП руководителя (шаг 1)")
 
     def esia_is_registered(self) -> dict:
         mnemonic = str(self.settings.get("mnemonic") or "").strip()
@@ -162,7 +157,6 @@ class Evaluation:
             True,
             (f"мнемоника {mnemonic} задана в инвентаре" if mnemonic else "мнемоника не задана")
             + "; зарегистрируйте ИС на технологическом портале (шаг 2)",
-            "",
         )
         if result["state"] == DONE and not mnemonic:
             return _result(
