@@ -191,15 +191,6 @@ def test_failing_signer_fails_the_sign_step(lab):
     assert "exited 3: esia-sign: cannot open the key container" in run.output
 
 
-def test_signer_with_another_key_fails_the_verify_step(lab):
-    noise = base64.urlsafe_b64encode(bytes(range(64))).decode().rstrip("=")
-    with replaced_on_host(SIGNER, f"#!/bin/sh\ncat >/dev/null\necho {noise}\n".encode()):
-        run = esia(lab, esia_client_application=False)
-    assert run.rc != 0
-    assert "ESIA self-check failed at step(s) verify" in run.output
-    assert "does not verify against the certificate" in run.output
-
-
 def test_another_certificate_fails_the_certificate_step(lab, workdir):
     other = make_cert(workdir, "gost2012_256", subject="/C=RU/O=Other/CN=not-the-is", name="other")
     with replaced_on_host(DER_ON_HOST, other.der, mode="0644"):
@@ -209,10 +200,13 @@ def test_another_certificate_fails_the_certificate_step(lab, workdir):
     assert "is not the one the cryptopro role recorded" in run.output
 
 
-def test_stopped_time_sync_fails_the_clock_step(lab):
+def test_foreign_signature_and_stopped_time_sync_are_both_reported(lab):
+    # Two breakages in one run: every failed step is named, not only the first.
+    noise = base64.urlsafe_b64encode(bytes(range(64))).decode().rstrip("=")
     host_exec("systemctl", "stop", "chrony")
     try:
-        run = esia(lab, esia_client_application=False)
+        with replaced_on_host(SIGNER, f"#!/bin/sh\ncat >/dev/null\necho {noise}\n".encode()):
+            run = esia(lab, esia_client_application=False)
     finally:
         host_exec("systemctl", "start", "chrony")
         deadline = time.monotonic() + 60
@@ -221,8 +215,17 @@ def test_stopped_time_sync_fails_the_clock_step(lab):
                 break
             time.sleep(1)
     assert run.rc != 0
-    assert "ESIA self-check failed at step(s) clock" in run.output
+    assert "ESIA self-check failed at step(s) verify, clock" in run.output
+    assert "does not verify against the certificate" in run.output
     assert "ESIA-007015" in run.output
+
+
+def test_legacy_v1_signs_and_verifies_detached_cms(lab):
+    # Check mode: the v1 configuration is not written, the self-check still signs and verifies.
+    run = esia(lab, "--check", esia_client_api_version="v1", esia_client_application=False)
+    assert run.rc == 0, run.output[-3000:]
+    assert "[OK] verify:" in run.output
+    assert "(cms)" in run.output
 
 
 class FakeEsiaAuthorize(http.server.BaseHTTPRequestHandler):
