@@ -22,7 +22,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 from tests.harness import LAB_INVENTORY, REPO, ansible_playbook, lab_host, podman_exec
 
@@ -46,7 +46,7 @@ def _name(cn: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
 
 
-def _certificate(subject: x509.Name, key, issuer: x509.Name, issuer_key, *, ca: bool, dns=(), days=(-1, 60)):
+def _certificate(subject: x509.Name, key, issuer: x509.Name, issuer_key, *, ca: bool, dns=(), days=(-1, 60), ocsp=""):
     builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -60,6 +60,10 @@ def _certificate(subject: x509.Name, key, issuer: x509.Name, issuer_key, *, ca: 
     if dns:
         builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in dns]), critical=False)
         builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+    if ocsp:
+        location = x509.UniformResourceIdentifier(ocsp)
+        access = x509.AccessDescription(AuthorityInformationAccessOID.OCSP, location)
+        builder = builder.add_extension(x509.AuthorityInformationAccess([access]), critical=False)
     return builder.sign(issuer_key, hashes.SHA256())
 
 
@@ -88,9 +92,11 @@ class OwnCA:
         self.root_file = directory / "root.pem"
         self.root_file.write_text(_pem(self.root))
 
-    def leaf(self, dns=(MAIN,), key=None, days=(-1, 60)) -> tuple[x509.Certificate, object]:
+    def leaf(self, dns=(MAIN,), key=None, days=(-1, 60), ocsp="") -> tuple[x509.Certificate, object]:
         key = key or ec.generate_private_key(ec.SECP256R1())
-        cert = _certificate(_name(dns[0]), key, self.issuing.subject, self.issuing_key, ca=False, dns=dns, days=days)
+        cert = _certificate(
+            _name(dns[0]), key, self.issuing.subject, self.issuing_key, ca=False, dns=dns, days=days, ocsp=ocsp
+        )
         return cert, key
 
     def sign_csr(self, csr_pem: bytes) -> x509.Certificate:
@@ -358,12 +364,18 @@ def test_bad_input_is_refused_and_nothing_changes(lab, case):
 
 
 def test_provided_certificate_with_vault_key_is_installed_by_a_reload(lab):
-    cert, key = lab.ca.leaf()
+    """Also: OCSP stapling for a chained certificate with a responder URL (one
+    on the host's loopback, nothing answers), and a pinned root CA installed
+    into the trust store (the pin set to our root, as the real file is not here)."""
+    cert, key = lab.ca.leaf(ocsp="http://127.0.0.1:9/ocsp")
+    root_der = lab.ca.root.public_bytes(serialization.Encoding.DER)
     extra = {
         **lab.ca.files("provided", cert, _pem(lab.ca.issuing)),
         "portal_https_private_key": _key_pem(key),
         "portal_https_certificate_source": "provided",
         "portal_https_fallback_certificate_source": "ownca",
+        "portal_https_russian_trusted_root_file": str(lab.ca.root_file),
+        "portal_https_russian_trusted_root_sha256": ":".join(f"{b:02x}" for b in hashlib.sha256(root_der).digest()),
     }
     pid = nginx_master_pid()
     fallback_before = served_fingerprint(FALLBACK)
@@ -378,6 +390,14 @@ def test_provided_certificate_with_vault_key_is_installed_by_a_reload(lab):
     assert served_fingerprint(FALLBACK) == fallback_before
     mode = podman_exec(CONTAINER, "stat", "-c", "%a %U", "/etc/ssl/esia-portal/private/zapis.miac99.test.key")
     assert mode.stdout.split() == ["600", "root"]
+    site = podman_exec(CONTAINER, "cat", SITE_FILE, check=True).stdout
+    main_block = site.split("# The MIAC's name (canonical).")[1].split("# The old name, kept working.")[0]
+    fallback_block = site.split("# The old name, kept working.")[1]
+    assert "ssl_stapling on;" in main_block
+    assert "resolver " in main_block
+    assert "ssl_stapling" not in fallback_block, "the lab CA certificate has no OCSP URL: nothing to staple"
+    bundle = podman_exec(CONTAINER, "cat", "/etc/ssl/certs/ca-certificates.crt", check=True).stdout
+    assert _pem(lab.ca.root).strip() in bundle
 
 
 def test_provided_without_key_sends_a_csr_then_installs_the_answer(lab):
