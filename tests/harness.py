@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -66,6 +67,11 @@ def ansible_playbook(
     cmd = [str(BIN / "ansible-playbook"), str(playbook), "-i", str(inventory), *args]
     if extra_vars:
         cmd += ["-e", json.dumps(extra_vars)]
+    env = dict(env or {})
+    if extra_vars and "ansible_host" in extra_vars:
+        # Every lab test host has the inventory name lab-portal: give each
+        # container its own fact cache so facts never leak between hosts.
+        env.setdefault("ANSIBLE_CACHE_PLUGIN_CONNECTION", str(fact_cache(extra_vars["ansible_host"])))
     proc = subprocess.run(
         cmd, cwd=REPO, env=environment(env), capture_output=True, text=True, timeout=timeout, check=False
     )
@@ -76,6 +82,10 @@ def ansible_playbook(
     return PlaybookRun(proc.returncode, output, recap)
 
 
+def fact_cache(container: str) -> Path:
+    return REPO / ".cache" / "test-facts" / container
+
+
 @contextlib.contextmanager
 def lab_host(name: str, http_port: int, https_port: int) -> Iterator[dict]:
     """A fresh lab portal host (podman + systemd) for one test module.
@@ -84,6 +94,7 @@ def lab_host(name: str, http_port: int, https_port: int) -> Iterator[dict]:
     from lab.__main__ import portal_down, portal_up
 
     portal_down(name)
+    shutil.rmtree(fact_cache(name), ignore_errors=True)
     portal_up(name=name, http_port=http_port, https_port=https_port)
     try:
         yield {"ansible_host": name, "lab_portal_http_port": http_port, "lab_portal_https_port": https_port}
