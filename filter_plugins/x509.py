@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import warnings
 from datetime import UTC, datetime
 
 from ansible.errors import AnsibleFilterError
@@ -160,6 +161,15 @@ def signature_algorithm_name(oid: str) -> str:
 
 def x509_info(data: object) -> dict:
     """What a certificate says, read by OIDs (see x509_info.yml for the keys)."""
+    # cryptography warns on stderr about attributes longer than X.520 allows
+    # (CryptoPro and CAs issue such names); Ansible would print that warning
+    # as "errantly sent data directly to stderr". The values are kept as is.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return _x509_info(data)
+
+
+def _x509_info(data: object) -> dict:
     certificate = load_certificate(data, "x509_info")
     der = certificate.public_bytes(serialization.Encoding.DER)
     public_key_oid = certificate.public_key_algorithm_oid.dotted_string
