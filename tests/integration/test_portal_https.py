@@ -155,11 +155,14 @@ def served_fingerprint(name: str) -> str:
     return hashlib.sha256(handshake(name, None)[1]).hexdigest()
 
 
-def http_request(name: str, path: str = "/", *, tls_cafile: Path | None = None) -> tuple[int, dict, str]:
-    """GET `path` with Host `name` over HTTPS (verified against tls_cafile) or plain HTTP."""
-    port = HTTPS_PORT if tls_cafile else HTTP_PORT
+def http_request(
+    name: str, path: str = "/", *, tls_cafile: Path | None = None, plain: bool = False
+) -> tuple[int, dict, str]:
+    """GET `path` with Host `name` over plain HTTP, or over HTTPS verified
+    against tls_cafile (None: not verified)."""
+    port = HTTP_PORT if plain else HTTPS_PORT
     with socket.create_connection(("127.0.0.1", port), timeout=15) as raw:
-        stream = _context(tls_cafile).wrap_socket(raw, server_hostname=name) if tls_cafile else raw
+        stream = raw if plain else _context(tls_cafile).wrap_socket(raw, server_hostname=name)
         with stream:
             stream.sendall(f"GET {path} HTTP/1.1\r\nHost: {name}\r\nConnection: close\r\n\r\n".encode())
             data = b""
@@ -265,7 +268,7 @@ def test_placeholder_hsts_and_http_redirect(lab, name, hsts):
     assert ("strict-transport-security" in headers) is hsts
     if hsts:
         assert headers["strict-transport-security"] == "max-age=63072000"
-    status, headers, _ = http_request(name, "/zapis?doctor=7")
+    status, headers, _ = http_request(name, "/zapis?doctor=7", plain=True)
     assert status == 301
     assert headers["location"] == f"https://{name}/zapis?doctor=7"
 
@@ -430,20 +433,28 @@ def test_provided_without_key_sends_a_csr_then_installs_the_answer(lab):
     assert handshake(MAIN, lab.ca.root_file)[1] == issued.public_bytes(serialization.Encoding.DER)
 
 
-def test_selfsigned_certificates_and_redirecting_fallback(lab):
+def test_selfsigned_certificates_redirecting_fallback_and_upstream(lab):
+    # A stand-in portal application on the host's loopback, behind nginx.
+    podman_exec(CONTAINER, "sh", "-c", "mkdir -p /tmp/app && echo portal-application-answer > /tmp/app/index.html")
+    app = ["systemd-run", "--unit", "portal-test-app", "python3", "-m", "http.server", "8081", "-b", "127.0.0.1"]
+    podman_exec(CONTAINER, *app, "-d", "/tmp/app", check=True)
     run = https(
         lab,
         portal_https_certificate_source="selfsigned",
         portal_https_fallback_certificate_source="selfsigned",
         portal_https_fallback_mode="redirect",
+        portal_https_upstream="http://127.0.0.1:8081",
     )
     assert run.rc == 0, tail(run)
+    status, headers, body = http_request(MAIN, tls_cafile=None)
+    assert (status, body.strip()) == (200, "portal-application-answer")
+    assert "strict-transport-security" in headers
     for name in (MAIN, FALLBACK):
         cert = x509.load_der_x509_certificate(handshake(name, None)[1])
         assert cert.issuer == cert.subject
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         assert san.get_values_for_type(x509.DNSName) == [name]
-    status, headers, _ = http_request(FALLBACK, "/zapis?doctor=7", tls_cafile=None)
+    status, headers, _ = http_request(FALLBACK, "/zapis?doctor=7", plain=True)
     assert (status, headers["location"]) == (301, f"https://{MAIN}/zapis?doctor=7")
     with socket.create_connection(("127.0.0.1", HTTPS_PORT), timeout=15) as raw:
         context = _context(None)
