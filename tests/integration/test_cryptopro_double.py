@@ -44,7 +44,8 @@ def host(*cmd: str, stdin: bytes | None = None, check: bool = True) -> subproces
 
 
 def double_calls(tool: str) -> list[dict]:
-    lines = host("cat", "/var/log/cprocsp-double.log").stdout.decode().splitlines()
+    logs = host("sh", "-c", "cat /var/log/cprocsp-double/calls-*.log").stdout.decode()
+    lines = logs.splitlines()
     return [call for call in map(json.loads, lines) if call["tool"] == tool]
 
 
@@ -258,6 +259,7 @@ def test_private_key_of_a_non_exportable_container_is_not_exported(lab, converge
 
 
 def test_a_new_csp_version_is_installed_once_and_keeps_the_container(lab, converged, issued):
+    (lab["workdir"] / "newer").mkdir()
     newer = build_archive(lab["workdir"] / "newer" / "linux-amd64_deb.tgz", "5.0.99999-2")
     upgrade = {
         "cryptopro_distribution": str(newer),

@@ -87,6 +87,9 @@ def build_deb(version: str, out_dir: Path) -> Path:
             path = root / "var/opt/cprocsp" / directory
             path.mkdir(parents=True, exist_ok=True)
             path.chmod(mode)
+        calls = root / "var/log/cprocsp-double"
+        calls.mkdir(parents=True)
+        calls.chmod(0o1777)
         deb = out_dir / f"{PACKAGE}_{version}_all.deb"
         subprocess.run(
             ["dpkg-deb", "--root-owner-group", "--build", str(root), str(deb)], check=True, capture_output=True

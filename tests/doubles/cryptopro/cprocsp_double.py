@@ -10,7 +10,7 @@ prints output in the formats documented in README.md next to this file. The
 cryptography behind it is Debian's OpenSSL GOST engine; raw signatures are
 written byte-reversed, as CryptoAPI returns them.
 
-Every call is appended to /var/log/cprocsp-double.log (JSON lines, PINs and
+Every call is appended to /var/log/cprocsp-double/calls-<user>.log (JSON lines, PINs and
 licence serials replaced by "***") so tests can check command construction.
 """
 
@@ -29,7 +29,8 @@ import tempfile
 KEYS_ROOT = "/var/opt/cprocsp/keys"
 USERS_ROOT = "/var/opt/cprocsp/users"
 STATE_FILE = "/etc/opt/cprocsp/double-state.json"
-LOG_FILE = "/var/log/cprocsp-double.log"
+# One log per Unix user (the directory is world-writable and sticky, like /tmp).
+LOG_DIR = "/var/log/cprocsp-double"
 OPENSSL_CONF = os.path.join(os.path.dirname(os.path.abspath(__file__)), "openssl-gost.cnf")
 VERSION_LINE = "CSP (Type:{ptype}) v5.0.10010 KC1 Release Ver:5.0.12500 OS:Linux CPU:AMD64 FastCode:READY:AVX."
 SECRET_OPTIONS = {"-password", "-pin", "-passwd"}
@@ -71,7 +72,7 @@ def log(tool: str, argv: list[str]) -> None:
         masked.append("***" if hide else arg)
         hide = arg in SECRET_OPTIONS or (tool == "cpconfig" and arg == "-set")
     try:
-        with open(LOG_FILE, "a", encoding="utf-8") as handle:
+        with open(os.path.join(LOG_DIR, f"calls-{user()}.log"), "a", encoding="utf-8") as handle:
             handle.write(json.dumps({"tool": tool, "user": user(), "argv": masked}) + "\n")
     except OSError:
         pass
