@@ -220,10 +220,31 @@ def _check_domain(c: dict, p: _Problems) -> None:
                 )
 
 
+_CERTIFICATE_SOURCES = ("provided", "selfsigned", "ownca")
+
+
 def _check_https(c: dict, p: _Problems) -> None:
     source = c.get("portal_https_certificate_source")
-    if source not in ("provided", "selfsigned", "ownca"):
+    if source not in _CERTIFICATE_SOURCES:
         p.add("portal_https_certificate_source", source, "use provided (production), ownca or selfsigned (lab/tests)")
+    # Optional settings: checked only when the inventory sets them.
+    if (
+        "portal_https_fallback_certificate_source" in c
+        and c["portal_https_fallback_certificate_source"] not in _CERTIFICATE_SOURCES
+    ):
+        p.add(
+            "portal_https_fallback_certificate_source",
+            c["portal_https_fallback_certificate_source"],
+            "use provided, ownca or selfsigned, or leave it unset to follow portal_https_certificate_source",
+        )
+    if "portal_https_fallback_mode" in c and c["portal_https_fallback_mode"] not in ("serve", "redirect"):
+        p.add(
+            "portal_https_fallback_mode",
+            c["portal_https_fallback_mode"],
+            "use serve (the old name keeps serving the portal, as the seed asks) or redirect (to the MIAC name)",
+        )
+    if "portal_https_key_type" in c and c["portal_https_key_type"] not in ("ecdsa", "rsa"):
+        p.add("portal_https_key_type", c["portal_https_key_type"], "use ecdsa (P-256, default) or rsa (3072 bit)")
 
 
 def _check_cryptopro(c: dict, p: _Problems) -> None:
