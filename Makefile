@@ -64,8 +64,10 @@ lint: setup ## yamllint, ansible-lint (production profile), ruff
 unit: setup ## Python unit tests
 	$(BIN)/pytest tests/unit
 
-integration: setup ## Integration tests (real BIND9, GOST engine, podman)
-	$(BIN)/pytest tests/integration
+# Each test module starts its own containers, BIND9 and ports, so modules run
+# two at a time (podman and ansible wait on I/O as much as on the 2 cores).
+integration: setup lab-image ## Integration tests (real BIND9, GOST engine, podman hosts)
+	$(BIN)/pytest -n 2 --dist loadfile tests/integration
 
 molecule: lab-image ## Molecule: converge site.yml on a lab container, idempotence, verify
 	LAB_IMAGE=$$($(BIN)/python -m lab image) $(BIN)/molecule test

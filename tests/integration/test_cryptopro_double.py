@@ -28,8 +28,8 @@ from tests.harness import LAB_INVENTORY, PlaybookRun, ansible_playbook, environm
 
 pytestmark = pytest.mark.slow
 
-CONTAINER = "esia-lab-gost"
-HTTP_PORT, HTTPS_PORT = 38280, 38743
+CONTAINER = "esia-test-gost-double"
+HTTP_PORT, HTTPS_PORT = 38290, 38753
 DER = "/var/lib/esia-portal/esia/esia_99.cer"
 FACT = "/etc/ansible/facts.d/esia_cryptopro.fact"
 PIN = "lab-pin-99"

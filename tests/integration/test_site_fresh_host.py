@@ -52,7 +52,7 @@ def secrets_file(tmp_path_factory):
     plain = workdir / "secrets.yml"
     plain.write_text(f'vault_portal_domain_tsig_secret: "{TSIG_SENTINEL}"\nvault_cryptopro_pin: "{PIN_SENTINEL}"\n')
     subprocess.run(
-        [str(BIN / "ansible-vault"), "encrypt", "--vault-id", f"lab@{REPO / 'lab' / 'vault-password'}", str(plain)],
+        [str(BIN / "ansible-vault"), "encrypt", "--encrypt-vault-id", "lab", str(plain)],
         check=True,
         capture_output=True,
         env=environment(),
