@@ -180,6 +180,16 @@ def gost_engine_available(directory: Path) -> bool:
     return True
 
 
+def gost_workdir(tmp_path_factory, name: str) -> Path:
+    """A scratch directory for openssl with the GOST engine; a missing engine
+    fails the test (it is installed by `make setup`), it never skips."""
+    directory = tmp_path_factory.mktemp(name)
+    assert gost_engine_available(directory), (
+        "the OpenSSL GOST engine is missing: apt-get install libengine-gost-openssl"
+    )
+    return directory
+
+
 def make_key(directory: Path, key_algorithm: KeyAlgorithm, name: str, *, paramset: str = "A",
              rsa_bits: int = 2048, ec_curve: str = "prime256v1") -> Path:  # fmt: skip
     """Generate a private key (PEM, unencrypted) at directory/name.key."""

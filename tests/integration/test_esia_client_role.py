@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import yaml
 
-from tests.certs import OpenSSLError, gost_engine_available, make_cert, openssl, openssl_streebog256
+from tests.certs import OpenSSLError, gost_workdir, make_cert, openssl, openssl_streebog256
 from tests.harness import LAB_INVENTORY, REPO, PlaybookRun, ansible_playbook, environment, lab_host
 
 pytestmark = pytest.mark.slow
@@ -52,11 +52,7 @@ def host_file(path: str) -> bytes:
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
-    directory = tmp_path_factory.mktemp("esia-client")
-    assert gost_engine_available(directory), (
-        "the OpenSSL GOST engine is missing: apt-get install libengine-gost-openssl"
-    )
-    return directory
+    return gost_workdir(tmp_path_factory, "esia-client")
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.certs import CertFiles, gost_engine_available, make_cert, openssl
+from tests.certs import CertFiles, gost_workdir, make_cert, openssl
 
 REPO = Path(__file__).resolve().parents[2]
 _spec = importlib.util.spec_from_file_location("esia_signature_verify", REPO / "library" / "esia_signature_verify.py")
@@ -31,11 +31,7 @@ MESSAGE = (
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
-    directory = tmp_path_factory.mktemp("esia-verify")
-    assert gost_engine_available(directory), (
-        "the OpenSSL GOST engine is missing: apt-get install libengine-gost-openssl"
-    )
-    return directory
+    return gost_workdir(tmp_path_factory, "esia-verify")
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from ansible.errors import AnsibleFilterError
 from filter_plugins.x509 import streebog256, x509_info, x509_require_gost2012
 from tests.certs import (
     CertFiles,
-    gost_engine_available,
+    gost_workdir,
     make_cert,
     openssl,
     openssl_streebog256,
@@ -43,11 +43,7 @@ EXPECTED = {
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
-    directory = tmp_path_factory.mktemp("x509-gost")
-    assert gost_engine_available(directory), (
-        "the OpenSSL GOST engine is missing: apt-get install libengine-gost-openssl"
-    )
-    return directory
+    return gost_workdir(tmp_path_factory, "x509-gost")
 
 
 @pytest.fixture(scope="module")
