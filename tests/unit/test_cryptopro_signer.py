@@ -214,3 +214,43 @@ class TestMain:
     def test_signer_runs_with_the_hosts_python(self):
         # The role installs it as an executable; the host has /usr/bin/python3 (Ansible needs it).
         assert SIGNER.read_text().startswith("#!/usr/bin/python3\n")
+
+
+def test_role_passes_a_signature_starting_with_a_dash_to_verify(monkeypatch):
+    """base64url signatures start with '-' one time in 64: the role's self-check
+    must hand them to `esia-sign --verify` so argparse does not take them for an
+    option (seen in CI: "argument --verify: expected one argument")."""
+    import jinja2
+    import yaml
+
+    tasks = yaml.safe_load((SIGNER.parents[1] / "tasks" / "self_check.yml").read_text())
+    verify = next(t for t in tasks if t["name"] == "Verify the probe signatures against the certificate")
+    template = verify["ansible.builtin.command"]["argv"]
+    signature = "-ImvnHbVJqetaCg1Mc0LFpLhOAhogEge5c7q0NT-O9dP"
+    rendered = jinja2.Environment(extensions=[]).from_string(
+        template.replace("{{", "{{ (").replace("}}", ") | tojson }}")
+    )
+    argv = yaml.safe_load(
+        rendered.render(
+            cryptopro_signer_path="/usr/local/bin/esia-sign", item={"item": {"mode": "v2"}, "stdout": signature}
+        )
+    )
+
+    def stop(path):
+        raise SystemExit(0)
+
+    monkeypatch.setattr(signer, "load_config", stop)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"msg")))
+    args = argv[1:]
+    parser_seen = {}
+    real_parse = signer.argparse.ArgumentParser.parse_args
+
+    def spy(self, a=None, namespace=None):
+        result = real_parse(self, a, namespace)
+        parser_seen["verify"] = result.verify
+        return result
+
+    monkeypatch.setattr(signer.argparse.ArgumentParser, "parse_args", spy)
+    with pytest.raises(SystemExit):
+        signer.main(args)
+    assert parser_seen.get("verify") == signature
