@@ -21,32 +21,8 @@ from filter_plugins.esia import (
     esia_scopes,
     scope_catalogue_markdown,
 )
+from tests.seed import SEED_SCOPES
 
-# The seed's test-environment application, in the seed's order.
-SEED_SCOPES = [
-    "openid",
-    "fullname",
-    "birthdate",
-    "gender",
-    "snils",
-    "inn",
-    "id_doc",
-    "birthplace",
-    "medical_doc",
-    "drivers_licence_doc",
-    "birth_cert_doc",
-    "email",
-    "mobile",
-    "contacts",
-    "usr_org",
-    "kid_fullname",
-    "kid_birthdate",
-    "kid_gender",
-    "kid_snils",
-    "kid_inn",
-    "kid_birth_cert_doc",
-    "kid_medical_doc",
-]
 OTHER_PERSON_SCOPES = [
     "military_doc",
     "foreign_passport_doc",

@@ -6,31 +6,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from filter_plugins.esia import esia_scopes
+from tests.seed import SEED_SCOPES
 
 # Typed from the seed and shared/notes/esia.md, not read from the catalogue.
 KNOWN = [
-    "openid",
-    "fullname",
-    "birthdate",
-    "gender",
-    "snils",
-    "inn",
-    "id_doc",
-    "birthplace",
-    "medical_doc",
-    "drivers_licence_doc",
-    "birth_cert_doc",
-    "email",
-    "mobile",
-    "contacts",
-    "usr_org",
-    "kid_fullname",
-    "kid_birthdate",
-    "kid_gender",
-    "kid_snils",
-    "kid_inn",
-    "kid_birth_cert_doc",
-    "kid_medical_doc",
+    *SEED_SCOPES,
     "military_doc",
     "vehicles",
     "addresses",
