@@ -12,8 +12,10 @@ cached in a directory of its own, so the first run is really cold.
 
 Transport: by default Ansible reaches the containers over its ssh connection
 with pipelining, tools/podman-ssh standing in for ssh (`podman exec -i`);
---transport podman uses the lab's containers.podman.podman plugin, which
-cannot pipeline.
+--transport mitogen runs under Mitogen's strategy (the opt-in fast path,
+ANSIBLE_STRATEGY=mitogen_linear) over the lab's `podman` connection;
+--transport podman uses the containers.podman.podman plugin, which cannot
+pipeline.
 
 Phases:
   cold      site.yml on one fresh host
@@ -25,7 +27,11 @@ Phases:
 
 Targets (docs/benchmark.md): warm <= cold / 4 with changed=0, and the warm run
 over 8 hosts <= 2 x the warm run over 1. Exit status 0 when every target
-measured is met, 1 when one is missed, 2 when a run failed.
+measured is met, 1 when one is missed, 2 when a run failed. Each run's
+controller CPU time (ansible-playbook and everything it waited for) is
+measured too; with it the script works out what this machine allows for each
+target (its "bounds" lines), so a missed target says whether the toolkit or
+the machine is short.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import socket
 import sys
 import tempfile
@@ -65,6 +72,7 @@ class Measurement:
     changed: int
     failed: int
     unreachable: int
+    cpu_seconds: float = 0.0  # controller: ansible-playbook and the processes it waited for
 
 
 def region_code(index: int) -> str:
@@ -81,14 +89,20 @@ def free_port() -> int:
 def connection_vars(transport: str) -> dict:
     """How Ansible reaches a lab container.
 
-    podman     the lab inventory's containers.podman.podman plugin: no
-               pipelining, about five podman calls per task;
+    podman     the containers.podman.podman plugin: no pipelining, about
+               five podman calls per task;
+    mitogen    Mitogen's strategy (plugins/strategy/mitogen_linear.py) over
+               the `podman` connection: one Python interpreter per host for
+               the whole run;
     pipelined  Ansible's ssh connection with pipelining and piped transfers,
                with tools/podman-ssh standing in for ssh (`podman exec -i`):
                one call per task, as SSH with pipelining costs on real hosts.
     """
     if transport == "podman":
         return {"ansible_connection": "containers.podman.podman"}
+    if transport == "mitogen":
+        # the lab inventory's short name, which Mitogen's strategy takes over
+        return {"ansible_connection": "podman"}
     return {
         "ansible_connection": "ansible.builtin.ssh",
         "ansible_ssh_executable": str(REPO / "tools" / "podman-ssh"),
@@ -138,6 +152,11 @@ def dns_server(state_dir: Path, port: int, max_hosts: int) -> BindServer:
     )
 
 
+def strategy_env(transport: str) -> dict[str, str]:
+    """The mitogen transport runs under Mitogen's linear strategy, as an operator opts in."""
+    return {"ANSIBLE_STRATEGY": "mitogen_linear"} if transport == "mitogen" else {}
+
+
 class Bench:
     def __init__(self, workdir: Path, playbook: str, bind_port: int, verbose: bool, transport: str) -> None:
         self.workdir = workdir
@@ -146,7 +165,7 @@ class Bench:
         self.bind_port = bind_port
         self.verbose = verbose
         self.results: list[Measurement] = []
-        self.env = {"ANSIBLE_CACHE_PLUGIN_CONNECTION": str(workdir / "facts")}
+        self.env = {"ANSIBLE_CACHE_PLUGIN_CONNECTION": str(workdir / "facts"), **strategy_env(transport)}
         self.started: list[int] = []
 
     def start_hosts(self, count: int) -> None:
@@ -164,24 +183,62 @@ class Bench:
         extra = {"portal_artifacts_root": str(self.workdir / "artifacts")}
         limit_args = ["--limit", limit] if limit else []
         forks = ["--forks", str(max(8, size))]
+        cpu_before = children_cpu()
         began = time.monotonic()
         run: PlaybookRun = ansible_playbook(
             self.playbook, inventory, *forks, *limit_args, *args, extra_vars=extra, env=self.env, timeout=3600
         )
         seconds = time.monotonic() - began
+        cpu = children_cpu() - cpu_before
         totals = {k: sum(r[k] for r in run.recap.values()) for k in ("ok", "changed", "failed", "unreachable")}
-        measurement = Measurement(phase, hosts, round(seconds, 1), run.rc, **totals)
+        measurement = Measurement(phase, hosts, round(seconds, 1), run.rc, **totals, cpu_seconds=round(cpu, 1))
         self.results.append(measurement)
         log = self.workdir / f"{len(self.results):02d}-{phase.replace(' ', '-')}-{hosts}.log"
         log.write_text(run.output)
         print(
-            f"  {phase:<14} hosts={hosts:<2} {seconds:7.1f} s  rc={run.rc} changed={totals['changed']}"
-            f" failed={totals['failed']}  ({log})",
+            f"  {phase:<14} hosts={hosts:<2} {seconds:7.1f} s  cpu={cpu:6.1f} s  rc={run.rc}"
+            f" changed={totals['changed']} failed={totals['failed']}  ({log})",
             flush=True,
         )
         if self.verbose and run.rc != 0:
             print(run.output[-4000:], flush=True)
         return measurement
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def bounds(results: list[Measurement], cores: int) -> list[str]:
+    """What this machine allows for each target, worked out from the measurements.
+
+    warm/cold: cold - warm is the work only a fresh host needs (packages, keys,
+    certificates, first DNS update). For warm <= cold/4 the warm run may take
+    at most a third of that.
+    fleet: a warm run over N hosts needs at least N times the controller CPU
+    of the 1-host run, shared by the machine's cores (container CPU comes on
+    top and is not counted), so N hosts take at least that long.
+    """
+    by = {(m.phase, m.hosts): m for m in results}
+    lines: list[str] = []
+    cold, warm = by.get(("cold", 1)), by.get(("warm", 1))
+    if cold and warm:
+        fresh_only = cold.seconds - warm.seconds
+        lines.append(
+            f"warm / cold: cold - warm = {fresh_only:.1f} s is the work only a fresh host needs;"
+            f" warm <= cold / 4 needs warm <= {max(fresh_only, 0) / 3:.1f} s (measured {warm.seconds:.1f} s)"
+        )
+    fleet1 = by.get(("fleet warm", 1))
+    for (phase, hosts), m in sorted(by.items()):
+        if phase == "fleet warm" and hosts > 1 and fleet1 and fleet1.seconds:
+            floor = hosts * fleet1.cpu_seconds / max(cores, 1)
+            lines.append(
+                f"{hosts}-host warm: {hosts} x {fleet1.cpu_seconds:.1f} CPU-s (the 1-host run's controller CPU)"
+                f" / {cores} cores = at least {floor:.1f} s, {floor / fleet1.seconds:.2f} x the 1-host run"
+                f" (measured {m.seconds:.1f} s, {m.seconds / fleet1.seconds:.2f} x)"
+            )
+    return lines
 
 
 def evaluate_targets(results: list[Measurement]) -> list[tuple[str, float | None, str, bool | None]]:
@@ -211,9 +268,10 @@ def evaluate_targets(results: list[Measurement]) -> list[tuple[str, float | None
 
 
 def table(results: list[Measurement], targets: list[tuple[str, float | None, str, bool | None]]) -> str:
-    lines = [f"{'phase':<16}{'hosts':>6}{'wall s':>10}{'rc':>5}{'ok':>6}{'changed':>9}{'failed':>8}"]
+    lines = [f"{'phase':<16}{'hosts':>6}{'wall s':>10}{'cpu s':>8}{'rc':>5}{'ok':>6}{'changed':>9}{'failed':>8}"]
     lines += [
-        f"{m.phase:<16}{m.hosts:>6}{m.seconds:>10.1f}{m.rc:>5}{m.ok:>6}{m.changed:>9}{m.failed:>8}" for m in results
+        f"{m.phase:<16}{m.hosts:>6}{m.seconds:>10.1f}{m.cpu_seconds:>8.1f}{m.rc:>5}{m.ok:>6}{m.changed:>9}{m.failed:>8}"
+        for m in results
     ]
     lines.append("")
     lines.append(f"{'target':<28}{'value':>10}  {'wanted':<10}result")
@@ -231,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--playbook", default="site.yml", help="playbook to measure (default site.yml)")
     parser.add_argument(
         "--transport",
-        choices=["pipelined", "podman"],
+        choices=["pipelined", "podman", "mitogen"],
         default="pipelined",
         help="how Ansible reaches the containers (default pipelined; see docs/benchmark.md)",
     )
@@ -277,14 +335,21 @@ def main(argv: list[str] | None = None) -> int:
                 portal_down(f"{CONTAINER_PREFIX}{index}")
         server.stop()
     targets = evaluate_targets(bench.results)
+    cores = os.cpu_count() or 1
+    limits = bounds(bench.results, cores)
     print()
     print(table(bench.results, targets))
+    print(f"\nbounds on this machine ({cores} cores):")
+    for line in limits:
+        print(f"  {line}")
     if args.json:
         Path(args.json).write_text(
             json.dumps(
                 {
                     "playbook": args.playbook,
                     "transport": args.transport,
+                    "cores": cores,
+                    "bounds": limits,
                     "measurements": [asdict(m) for m in bench.results],
                     "targets": [{"name": n, "value": v, "wanted": w, "met": m} for n, v, w, m in targets],
                 },

@@ -6,6 +6,10 @@
    controller artifacts, and on the host only in their 0600 destination;
 3. `site.yml --check --diff` on the converged host reports changed=0.
 
+All three run twice: under Ansible's own linear strategy (the default) and
+under Mitogen's (`ANSIBLE_STRATEGY=mitogen_linear`, the opt-in fast path),
+which must keep every secret as well and really be Mitogen on the host.
+
 A separate test interrupts a run midway and shows the next run converges.
 """
 
@@ -87,10 +91,47 @@ def grep_host(container: str, needle: str) -> list[str]:
     return [line for line in found.stdout.splitlines() if line]
 
 
-def test_check_then_converge_without_leaks_then_check(dns, secrets_file, tmp_path):
+STRATEGIES = {
+    # strategy: (container, http port, https port)
+    "linear": ("esia-test-site", 38580, 38581),
+    "mitogen_linear": ("esia-test-site-mitogen", 38584, 38585),
+}
+
+# Run on the host by the task under test: the parent of a command is the
+# AnsiballZ wrapper under `linear`, Mitogen's long-lived interpreter under Mitogen.
+PARENT_PROBE = """
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: Show the process that runs modules on the host
+      ansible.builtin.shell: tr '\\0' ' ' < /proc/$PPID/cmdline
+      changed_when: false
+      register: parent
+    - name: Print it
+      ansible.builtin.debug:
+        msg: "PARENT={{ parent.stdout }}"
+"""
+
+
+def module_runner(extra: dict, env: dict, tmp_path) -> str:
+    probe = tmp_path / "parent-probe.yml"
+    probe.write_text(PARENT_PROBE)
+    run = ansible_playbook(probe, REPO / "inventories" / "lab", extra_vars=extra, env=env)
+    assert run.rc == 0, run.output[-3000:]
+    return run.output.split("PARENT=", 1)[1].splitlines()[0]
+
+
+@pytest.mark.parametrize("strategy", list(STRATEGIES))
+def test_check_then_converge_without_leaks_then_check(strategy, dns, secrets_file, tmp_path):
     artifacts = tmp_path / "artifacts"
-    with lab_host("esia-test-site", 38580, 38581) as host_vars:
+    with lab_host(*STRATEGIES[strategy]) as host_vars:
         args, extra, env = site_args(host_vars, dns, artifacts, secrets_file)
+        env["ANSIBLE_STRATEGY"] = strategy
+        runner = module_runner(extra, env, tmp_path)
+        if strategy == "mitogen_linear":
+            assert "(mitogen:" in runner, f"modules did not run in Mitogen's interpreter: {runner}"
+        else:
+            assert "AnsiballZ_" in runner, f"modules did not run the usual AnsiballZ way: {runner}"
 
         fresh_check = ansible_playbook(
             "site.yml", REPO / "inventories" / "lab", "--check", "--diff", *args, extra_vars=extra, env=env
