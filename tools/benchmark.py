@@ -39,8 +39,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -73,6 +75,7 @@ class Measurement:
     failed: int
     unreachable: int
     cpu_seconds: float = 0.0  # controller: ansible-playbook and the processes it waited for
+    host_cpu_seconds: float = 0.0  # the benchmark's containers (podman's cumulative cpu_time)
 
 
 def region_code(index: int) -> str:
@@ -183,6 +186,8 @@ class Bench:
         extra = {"portal_artifacts_root": str(self.workdir / "artifacts")}
         limit_args = ["--limit", limit] if limit else []
         forks = ["--forks", str(max(8, size))]
+        containers = [f"{CONTAINER_PREFIX}{i}" for i in self.started]
+        host_cpu_before = containers_cpu(containers)
         cpu_before = children_cpu()
         began = time.monotonic()
         run: PlaybookRun = ansible_playbook(
@@ -190,19 +195,53 @@ class Bench:
         )
         seconds = time.monotonic() - began
         cpu = children_cpu() - cpu_before
+        host_cpu = containers_cpu(containers) - host_cpu_before
         totals = {k: sum(r[k] for r in run.recap.values()) for k in ("ok", "changed", "failed", "unreachable")}
-        measurement = Measurement(phase, hosts, round(seconds, 1), run.rc, **totals, cpu_seconds=round(cpu, 1))
+        measurement = Measurement(
+            phase,
+            hosts,
+            round(seconds, 1),
+            run.rc,
+            **totals,
+            cpu_seconds=round(cpu, 1),
+            host_cpu_seconds=round(host_cpu, 1),
+        )
         self.results.append(measurement)
         log = self.workdir / f"{len(self.results):02d}-{phase.replace(' ', '-')}-{hosts}.log"
         log.write_text(run.output)
         print(
-            f"  {phase:<14} hosts={hosts:<2} {seconds:7.1f} s  cpu={cpu:6.1f} s  rc={run.rc}"
+            f"  {phase:<14} hosts={hosts:<2} {seconds:7.1f} s  cpu={cpu:6.1f}+{host_cpu:.1f} s  rc={run.rc}"
             f" changed={totals['changed']} failed={totals['failed']}  ({log})",
             flush=True,
         )
         if self.verbose and run.rc != 0:
             print(run.output[-4000:], flush=True)
         return measurement
+
+
+_GO_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|h|m|s)")
+_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def go_duration_seconds(text: str) -> float:
+    """podman prints durations the Go way: '2.37s', '1m2.5s', '512ms', '1h0m3s'."""
+    parts = _GO_DURATION.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text.strip():
+        raise ValueError(f"not a duration: {text!r}")
+    return sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts)
+
+
+def containers_cpu(names: list[str]) -> float:
+    """CPU time the containers have used so far, in seconds (0 when there are none)."""
+    if not names:
+        return 0.0
+    out = subprocess.run(
+        ["podman", "stats", "--no-stream", "--format", "json", *names],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return sum(go_duration_seconds(entry["cpu_time"]) for entry in json.loads(out))
 
 
 def children_cpu() -> float:
@@ -216,9 +255,9 @@ def bounds(results: list[Measurement], cores: int) -> list[str]:
     warm/cold: cold - warm is the work only a fresh host needs (packages, keys,
     certificates, first DNS update). For warm <= cold/4 the warm run may take
     at most a third of that.
-    fleet: a warm run over N hosts needs at least N times the controller CPU
-    of the 1-host run, shared by the machine's cores (container CPU comes on
-    top and is not counted), so N hosts take at least that long.
+    fleet: a warm run over N hosts needs at least N times the CPU of the 1-host
+    run (controller and container together: both run on this machine's
+    cores), so N hosts take at least N x that / cores.
     """
     by = {(m.phase, m.hosts): m for m in results}
     lines: list[str] = []
@@ -232,9 +271,10 @@ def bounds(results: list[Measurement], cores: int) -> list[str]:
     fleet1 = by.get(("fleet warm", 1))
     for (phase, hosts), m in sorted(by.items()):
         if phase == "fleet warm" and hosts > 1 and fleet1 and fleet1.seconds:
-            floor = hosts * fleet1.cpu_seconds / max(cores, 1)
+            per_host = fleet1.cpu_seconds + fleet1.host_cpu_seconds
+            floor = hosts * per_host / max(cores, 1)
             lines.append(
-                f"{hosts}-host warm: {hosts} x {fleet1.cpu_seconds:.1f} CPU-s (the 1-host run's controller CPU)"
+                f"{hosts}-host warm: {hosts} x {per_host:.1f} CPU-s (the 1-host run, controller + container)"
                 f" / {cores} cores = at least {floor:.1f} s, {floor / fleet1.seconds:.2f} x the 1-host run"
                 f" (measured {m.seconds:.1f} s, {m.seconds / fleet1.seconds:.2f} x)"
             )
@@ -268,9 +308,13 @@ def evaluate_targets(results: list[Measurement]) -> list[tuple[str, float | None
 
 
 def table(results: list[Measurement], targets: list[tuple[str, float | None, str, bool | None]]) -> str:
-    lines = [f"{'phase':<16}{'hosts':>6}{'wall s':>10}{'cpu s':>8}{'rc':>5}{'ok':>6}{'changed':>9}{'failed':>8}"]
+    lines = [
+        f"{'phase':<16}{'hosts':>6}{'wall s':>10}{'cpu ctl':>9}{'cpu host':>10}{'rc':>5}{'ok':>6}{'changed':>9}"
+        f"{'failed':>8}"
+    ]
     lines += [
-        f"{m.phase:<16}{m.hosts:>6}{m.seconds:>10.1f}{m.cpu_seconds:>8.1f}{m.rc:>5}{m.ok:>6}{m.changed:>9}{m.failed:>8}"
+        f"{m.phase:<16}{m.hosts:>6}{m.seconds:>10.1f}{m.cpu_seconds:>9.1f}{m.host_cpu_seconds:>10.1f}{m.rc:>5}"
+        f"{m.ok:>6}{m.changed:>9}{m.failed:>8}"
         for m in results
     ]
     lines.append("")
