@@ -17,7 +17,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help setup apt venv demo test lint unit integration molecule lab-image lab-up lab-down lab-status docs clean
+.PHONY: help setup apt venv demo test lint unit integration molecule lab-image lab-up lab-down lab-status bench docs clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -73,6 +73,9 @@ molecule: lab-image ## Molecule: converge site.yml on a lab container, idempoten
 	LAB_IMAGE=$$($(BIN)/python -m lab image) $(BIN)/molecule test
 
 test: setup lint unit integration molecule ## Every test (what .ci/run calls)
+
+bench: setup lab-image ## Benchmark cold/warm/check/fleet runs (not a test; ~15-30 min; BENCH_ARGS="--transport mitogen")
+	$(BIN)/python tools/benchmark.py $(BENCH_ARGS)
 
 docs: setup ## Re-render docs/scopes.md from the scope catalogue
 	$(BIN)/python -m filter_plugins.esia > docs/scopes.md
