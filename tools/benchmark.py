@@ -27,11 +27,11 @@ Phases:
 
 Targets (docs/benchmark.md): warm <= cold / 4 with changed=0, and the warm run
 over 8 hosts <= 2 x the warm run over 1. Exit status 0 when every target
-measured is met, 1 when one is missed, 2 when a run failed. Each run's
-controller CPU time (ansible-playbook and everything it waited for) is
-measured too; with it the script works out what this machine allows for each
-target (its "bounds" lines), so a missed target says whether the toolkit or
-the machine is short.
+measured is met, 1 when one is missed, 2 when a run failed. Each run's CPU
+time is measured too, on the controller (ansible-playbook and everything it
+waited for) and in the containers (podman stats); with it the script works out
+what this machine allows for each target (its "bounds" lines), so a missed
+target says whether the toolkit or the machine is short.
 """
 
 from __future__ import annotations
