@@ -24,7 +24,7 @@ import time
 import pytest
 
 from lab.bind import BindServer, TsigKey, Zone
-from tests.harness import BIN, REPO, ansible_playbook, environment, lab_host, podman_exec
+from tests.harness import BIN, LAB_INVENTORY, REPO, ansible_playbook, environment, lab_host, podman_exec
 
 TSIG_SENTINEL = base64.b64encode(b"SENTINEL-tsig-7f3a9c1e-do-not-leak!").decode()
 PIN_SENTINEL = "SENTINEL-pin-5b2d8e4f"
@@ -92,9 +92,9 @@ def grep_host(container: str, needle: str) -> list[str]:
 
 
 STRATEGIES = {
-    # strategy: (container, http port, https port)
-    "linear": ("esia-test-site", 38580, 38581),
-    "mitogen_linear": ("esia-test-site-mitogen", 38584, 38585),
+    # strategy: (container, http port, https port), what runs modules on the host
+    "linear": (("esia-test-site", 38580, 38581), "AnsiballZ_"),
+    "mitogen_linear": (("esia-test-site-mitogen", 38584, 38585), "(mitogen:"),
 }
 
 # Run on the host by the task under test: the parent of a command is the
@@ -116,7 +116,7 @@ PARENT_PROBE = """
 def module_runner(extra: dict, env: dict, tmp_path) -> str:
     probe = tmp_path / "parent-probe.yml"
     probe.write_text(PARENT_PROBE)
-    run = ansible_playbook(probe, REPO / "inventories" / "lab", extra_vars=extra, env=env)
+    run = ansible_playbook(probe, LAB_INVENTORY, extra_vars=extra, env=env)
     assert run.rc == 0, run.output[-3000:]
     return run.output.split("PARENT=", 1)[1].splitlines()[0]
 
@@ -124,22 +124,18 @@ def module_runner(extra: dict, env: dict, tmp_path) -> str:
 @pytest.mark.parametrize("strategy", list(STRATEGIES))
 def test_check_then_converge_without_leaks_then_check(strategy, dns, secrets_file, tmp_path):
     artifacts = tmp_path / "artifacts"
-    with lab_host(*STRATEGIES[strategy]) as host_vars:
+    host, runner_marker = STRATEGIES[strategy]
+    with lab_host(*host) as host_vars:
         args, extra, env = site_args(host_vars, dns, artifacts, secrets_file)
         env["ANSIBLE_STRATEGY"] = strategy
         runner = module_runner(extra, env, tmp_path)
-        if strategy == "mitogen_linear":
-            assert "(mitogen:" in runner, f"modules did not run in Mitogen's interpreter: {runner}"
-        else:
-            assert "AnsiballZ_" in runner, f"modules did not run the usual AnsiballZ way: {runner}"
+        assert runner_marker in runner, f"under {strategy}, modules ran in {runner!r}, not {runner_marker!r}"
 
-        fresh_check = ansible_playbook(
-            "site.yml", REPO / "inventories" / "lab", "--check", "--diff", *args, extra_vars=extra, env=env
-        )
+        fresh_check = ansible_playbook("site.yml", LAB_INVENTORY, "--check", "--diff", *args, extra_vars=extra, env=env)
         assert fresh_check.rc == 0, fresh_check.output[-6000:]
         assert fresh_check.failed(HOST) == 0
 
-        run = ansible_playbook("site.yml", REPO / "inventories" / "lab", "-vvv", *args, extra_vars=extra, env=env)
+        run = ansible_playbook("site.yml", LAB_INVENTORY, "-vvv", *args, extra_vars=extra, env=env)
         assert run.rc == 0, run.output[-6000:]
         for sentinel in SENTINELS:
             assert sentinel not in run.output, "a secret reached the -vvv output"
@@ -163,7 +159,7 @@ def test_check_then_converge_without_leaks_then_check(strategy, dns, secrets_fil
         assert mode[0] == "600", f"{pin_files[0]} has mode {mode[0]}"
 
         converged_check = ansible_playbook(
-            "site.yml", REPO / "inventories" / "lab", "--check", "--diff", *args, extra_vars=extra, env=env
+            "site.yml", LAB_INVENTORY, "--check", "--diff", *args, extra_vars=extra, env=env
         )
         assert converged_check.rc == 0, converged_check.output[-6000:]
         assert converged_check.changed(HOST) == 0, converged_check.output[-6000:]
@@ -179,7 +175,7 @@ def test_interrupted_run_converges_on_the_next(dns, secrets_file, tmp_path):
             str(BIN / "ansible-playbook"),
             "site.yml",
             "-i",
-            str(REPO / "inventories" / "lab"),
+            str(LAB_INVENTORY),
             *args,
             "-e",
             json.dumps(extra),
@@ -199,7 +195,7 @@ def test_interrupted_run_converges_on_the_next(dns, secrets_file, tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
 
-        again = ansible_playbook("site.yml", REPO / "inventories" / "lab", *args, extra_vars=extra, env=env)
+        again = ansible_playbook("site.yml", LAB_INVENTORY, *args, extra_vars=extra, env=env)
         assert again.rc == 0, again.output[-6000:]
-        settled = ansible_playbook("site.yml", REPO / "inventories" / "lab", *args, extra_vars=extra, env=env)
+        settled = ansible_playbook("site.yml", LAB_INVENTORY, *args, extra_vars=extra, env=env)
         assert settled.rc == 0 and settled.changed(HOST) == 0, settled.output[-6000:]
