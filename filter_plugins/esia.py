@@ -1,18 +1,32 @@
-"""Filters `esia_scopes`, `esia_scope_string`, `esia_scope_details`: the ESIA scope catalogue.
+"""Filters `esia_scopes`, `esia_scope_string`, `esia_scope_details`: the ESIA scope catalogue;
+`esia_client_problems`, `esia_client_warnings`, `esia_certificate_targets`, `esia_certificate_checks`:
+glue to the rules in module_utils/esia_onboard/esia.py (ESIA's certificates, token algorithm,
+scope_org, organisation type, the standard-solutions deadline).
 
 The catalogue is data (data/esia_scope_catalogue.yml), read once on first use.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import difflib
 import functools
+import importlib.util
 import re
-from collections.abc import Iterable, Sequence
+import sys
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from types import ModuleType
 
+import ansible.module_utils
 import yaml
 from ansible.errors import AnsibleFilterError
+
+_MODULE_UTILS = str(Path(__file__).resolve().parents[1] / "module_utils")
+if _MODULE_UTILS not in ansible.module_utils.__path__:
+    ansible.module_utils.__path__.append(_MODULE_UTILS)
+from ansible.module_utils.esia_onboard import esia as esia_rules  # noqa: E402
 
 _CATALOGUE_PATH = Path(__file__).resolve().parent / "data" / "esia_scope_catalogue.yml"
 _REQUIRED_SCOPE = "openid"
@@ -192,12 +206,135 @@ def scope_catalogue_markdown() -> str:
     return "".join(parts)
 
 
+def _x509() -> ModuleType:
+    """filter_plugins/x509.py (Ansible does not import filter_plugins as a package)."""
+    key = "esia_onboard_filter_x509"
+    if key not in sys.modules:
+        spec = importlib.util.spec_from_file_location(key, Path(__file__).with_name("x509.py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[key] = module
+        spec.loader.exec_module(module)
+    return sys.modules[key]
+
+
+def _certificate_entry(path: str, data: bytes) -> dict:
+    """{path, info} or {path, error} for the bytes of a certificate file (PEM or DER)."""
+    try:
+        text = data.decode("ascii") if data.lstrip().startswith(b"-----BEGIN") else base64.b64encode(data).decode()
+        return {"path": path, "info": _x509().x509_info(text)}
+    except (AnsibleFilterError, UnicodeDecodeError, ValueError) as exc:
+        return {"path": path, "error": str(exc)}
+
+
+def _controller_certificates(settings: Mapping) -> list[dict]:
+    sources = settings.get("esia_client_esia_certificates") or []
+    legacy = settings.get("esia_client_esia_certificate_src") or ""
+    entries = []
+    for path in [*sources, *([legacy] if isinstance(legacy, str) and legacy else [])]:
+        if not isinstance(path, str):
+            continue
+        try:
+            entries.append(_certificate_entry(path, Path(path).read_bytes()))
+        except OSError as exc:
+            entries.append({"path": path, "error": f"cannot read it on the controller: {exc.strerror}"})
+    return entries
+
+
+def _findings(settings: Mapping, today: object) -> dict:
+    if esia_rules.token_alg_problems(settings.get("esia_client_token_alg", "GOST3410_2012_256")):
+        return {"problems": [], "warnings": [], "checks": []}  # reported once, by settings_problems
+    return esia_rules.certificate_findings(
+        _controller_certificates(settings),
+        settings.get("esia_client_token_alg", "GOST3410_2012_256"),
+        settings.get("esia_client_environment", "test"),
+        today,
+        settings.get("esia_client_esia_certificate_min_days", 30),
+    )
+
+
+def esia_client_problems(settings: object, today: object = None) -> list[str]:
+    """Every problem of the esia_client settings (module_utils/esia_onboard/esia.py), ESIA's
+    certificates on the controller included; empty when fine."""
+    if not isinstance(settings, Mapping):
+        raise AnsibleFilterError(f"esia_client_problems expects a mapping of settings, got {type(settings).__name__}")
+    problems = esia_rules.settings_problems(settings, today)
+    if not esia_rules.certificate_list_problems(settings.get("esia_client_esia_certificates") or []):
+        problems += _findings(settings, today)["problems"]
+    return problems
+
+
+def esia_client_warnings(settings: object, today: object = None) -> list[str]:
+    """Non-fatal findings: the standard-solutions deadline, ESIA certificates about to expire."""
+    if not isinstance(settings, Mapping):
+        raise AnsibleFilterError(f"esia_client_warnings expects a mapping of settings, got {type(settings).__name__}")
+    warnings = esia_rules.standard_solutions_warnings(settings, today)
+    if not esia_rules.certificate_list_problems(settings.get("esia_client_esia_certificates") or []):
+        warnings += _findings(settings, today)["warnings"]
+    if settings.get("esia_client_esia_certificate_src"):
+        warnings.append(
+            "esia_client_esia_certificate_src is deprecated: list the file in esia_client_esia_certificates "
+            "(it keeps working and is installed at esia_client_esia_certificate meanwhile)"
+        )
+    return warnings
+
+
+def esia_certificate_targets(
+    sources: object, directory: str, legacy_src: str = "", legacy_dest: str = ""
+) -> list[dict]:
+    """[{src, dest}] for installing ESIA's certificates on the host."""
+    problems = esia_rules.certificate_list_problems(sources)
+    if problems:
+        raise AnsibleFilterError("; ".join(problems))
+    return esia_rules.certificate_targets(list(sources), directory, legacy_src or "", legacy_dest or "")
+
+
+def esia_certificate_checks(
+    slurped: object, token_alg: str, environment: str, min_days: int = 30, required: bool = False
+) -> list[dict]:
+    """Self-check lines for ESIA's certificates read on the host (results of a slurp loop:
+    each with `source`/`item` and `content`, or failed). One {step, status, detail} each, plus a
+    summary FAIL when production has no valid certificate; WARN becomes FAIL when `required`."""
+    entries = []
+    for result in slurped if isinstance(slurped, Sequence) else []:
+        path = result.get("source") or result.get("item") or "?"
+        if "content" not in result:
+            entries.append({"path": path, "error": (result.get("msg") or "missing on the host").strip()})
+            continue
+        try:
+            data = base64.b64decode(result["content"])
+        except (binascii.Error, ValueError) as exc:
+            entries.append({"path": path, "error": str(exc)})
+            continue
+        entries.append(_certificate_entry(path, data))
+    findings = esia_rules.certificate_findings(entries, token_alg, environment, None, min_days)
+    checks = []
+    for check in findings["checks"]:
+        status = "FAIL" if (check["status"] == "WARN" and required) else check["status"]
+        checks.append({"step": "esia_certificate", "status": status, "detail": check["detail"]})
+    if not entries:
+        checks.append(
+            {
+                "step": "esia_certificate",
+                "status": "FAIL" if (required or environment == "prod") else "WARN",
+                "detail": "no ESIA certificate on the host: list ESIA's certificates in esia_client_esia_certificates "
+                "(docs/runbooks/08-renewal-rotation.md)",
+            }
+        )
+    elif environment == "prod" and findings["problems"] and not any(c["status"] == "OK" for c in checks):
+        checks.append({"step": "esia_certificate", "status": "FAIL", "detail": findings["problems"][-1]})
+    return checks
+
+
 class FilterModule:
     def filters(self) -> dict:
         return {
             "esia_scopes": esia_scopes,
             "esia_scope_string": esia_scope_string,
             "esia_scope_details": esia_scope_details,
+            "esia_client_problems": esia_client_problems,
+            "esia_client_warnings": esia_client_warnings,
+            "esia_certificate_targets": esia_certificate_targets,
+            "esia_certificate_checks": esia_certificate_checks,
         }
 
 

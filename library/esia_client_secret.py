@@ -15,6 +15,11 @@ description:
     that what comes back is base64url of a plausible signature.
   - Read-only; never reports a change; runs in check mode. Problems are returned in RV(error) with RV(ok)
     false (the caller reports every self-check step before failing), not raised.
+  - The result carries a signed client_secret, so register it in a task with C(no_log=true).
+author:
+  - esia-onboard maintainers
+requirements:
+  - the signer left on the host by the cryptopro role (C(/usr/local/bin/esia-sign))
 options:
   client_id:
     description: The IS mnemonic.
@@ -24,12 +29,19 @@ options:
     description: The space-separated scope string, exactly as sent to ESIA.
     type: str
     required: true
+  scope_org:
+    description:
+      - The space-separated organisation scopes, sent to ESIA as C(scope_org) (v2 only).
+      - Signed right after C(scope), as ilimurzin/esia 4.x (src/Esia/Esia.php) does
+        (client_id + scope + scope_org + timestamp + state + redirect_uri [+ code]).
+    type: str
+    default: ""
   redirect_uri:
     description: The redirect URI sent with the request (part of the v2 message only).
     type: str
     default: ""
   api_version:
-    description: C(v2) signs client_id+scope+timestamp+state+redirect_uri raw (GOST R 34.10-2012); C(v1) signs
+    description: C(v2) signs client_id+scope+scope_org+timestamp+state+redirect_uri raw (GOST R 34.10-2012); C(v1) signs
       scope+timestamp+client_id+state as detached CMS.
     type: str
     choices: [v1, v2]
@@ -64,12 +76,23 @@ EXAMPLES = r"""
     redirect_uri: https://zapis.miac77.ru/esia/callback
     run_as: esia-portal
   register: signed
+  no_log: true
+
+- name: Sign a request that also asks for organisation scopes (sent as scope_org)
+  esia_client_secret:
+    client_id: MIAC77PORTAL
+    scope: openid fullname usr_org
+    scope_org: org_shortname org_ogrn
+    redirect_uri: https://zapis.miac77.ru/esia/callback
+  register: signed_org
+  no_log: true
 """
 
 RETURN = r"""
 ok: {description: True when a signature came back and looks right., type: bool, returned: always}
 error: {description: What went wrong, naming the signer and its message., type: str, returned: always}
 message: {description: The signed string., type: str, returned: always}
+scope_org: {description: The organisation scopes signed (sent as scope_org; may be empty)., type: str, returned: always}
 state: {description: The state used., type: str, returned: always}
 timestamp: {description: The timestamp used., type: str, returned: always}
 client_secret: {description: The signature, base64url without padding., type: str, returned: always}
@@ -106,12 +129,19 @@ def build_message(
     state: str,
     redirect_uri: str = "",
     code: str | None = None,
+    scope_org: str = "",
 ) -> str:
-    """The string ESIA expects to be signed as client_secret (UTF-8, no separators)."""
+    """The string ESIA expects to be signed as client_secret (UTF-8, no separators).
+
+    v2: client_id + scope + scope_org + timestamp + state + redirect_uri [+ code], as
+    ilimurzin/esia 4.x src/Esia/Esia.php signs it (scope_org empty when there are none).
+    """
     if api_version == "v1":
+        if scope_org:
+            raise ValueError("scope_org is a v2 parameter; the v1 flow has none (use api_version v2)")
         return scope + timestamp + client_id + state
     if api_version == "v2":
-        return client_id + scope + timestamp + state + redirect_uri + (code or "")
+        return client_id + scope + scope_org + timestamp + state + redirect_uri + (code or "")
     raise ValueError(f"unknown ESIA API version {api_version!r} (expected v1 or v2)")
 
 
@@ -191,6 +221,7 @@ def main() -> None:
         argument_spec={
             "client_id": {"type": "str", "required": True},
             "scope": {"type": "str", "required": True},
+            "scope_org": {"type": "str", "default": ""},
             "redirect_uri": {"type": "str", "default": ""},
             "api_version": {"type": "str", "choices": ["v1", "v2"], "default": "v2"},
             "code": {"type": "str"},
@@ -205,14 +236,18 @@ def main() -> None:
     p = module.params
     state = p["state"] or str(uuid.uuid4())
     timestamp = p["timestamp"] or esia_timestamp()
-    message = build_message(
-        p["api_version"], p["client_id"], p["scope"], timestamp, state, p["redirect_uri"], p["code"]
-    )
+    try:
+        message = build_message(
+            p["api_version"], p["client_id"], p["scope"], timestamp, state, p["redirect_uri"], p["code"], p["scope_org"]
+        )
+    except ValueError as exc:
+        module.fail_json(msg=f"esia_client_secret: {exc}")
     result = {
         "changed": False,
         "ok": False,
         "error": "",
         "message": message,
+        "scope_org": p["scope_org"],
         "state": state,
         "timestamp": timestamp,
         "client_secret": "",

@@ -9,15 +9,17 @@ DOCUMENTATION = r"""
 module: esia_probe
 short_description: Send one signed authorisation request to ESIA and translate the answer into what to fix
 description:
-  - Runs on the controller (C(delegate_to: localhost)) with C(requests). Sends a GET to the authorisation
-    endpoint with the given parameters, without following redirects.
+  - 'Runs on the controller (C(delegate_to: localhost)) with C(requests). Sends a GET to the authorisation
+    endpoint with the given parameters, without following redirects.'
   - ESIA answers a good request with its login page (or a redirect to it); a bad one with an error code
     C(ESIA-007xxx) in the redirect back to C(redirect_uri) (C(error), C(error_description)) or in its error page.
     The module finds the codes and says, for each, what it means and what to fix.
   - An unreachable ESIA, a TLS failure or a timeout is a clear failure message, not a traceback.
   - Read-only for the IS; never reports a change; runs in check mode.
+author:
+  - esia-onboard maintainers
 requirements:
-  - requests
+  - requests (Python, on the controller)
 options:
   url:
     description: The authorisation endpoint, e.g. https://esia-portal1.test.gosuslugi.ru/aas/oauth2/v2/ac.
@@ -77,8 +79,10 @@ try:
 except ImportError:  # reported by main()
     requests = None
 
-# ESIA authorisation error codes: meaning, and what to fix on our side. Sources: ESIA's Методические
-# рекомендации and the client libraries listed in shared/notes/esia.md.
+# ESIA authorisation error codes: meaning (ESIA's own text first), and what to fix on our side. Sources:
+# ESIA's Методические рекомендации and the client libraries listed in shared/notes/esia.md; the official
+# texts of 007003, 007011, 007013, 007053, 007055 and 008010 as ofstudio/go-api-epgu esia/aas/errors.go
+# quotes them.
 ESIA_ERRORS: dict[str, tuple[str, str]] = {
     "ESIA-007002": (
         "Сертификат не соответствует мнемонике ИС / the certificate does not match the IS mnemonic.",
@@ -86,20 +90,42 @@ ESIA_ERRORS: dict[str, tuple[str, str]] = {
         "промышленной отдельно) для мнемоники esia_client_mnemonic; проверьте, что client_id равен мнемонике, "
         "а client_certificate_hash — хэш именно этого сертификата.",
     ),
+    "ESIA-007003": (
+        "В запросе отсутствует обязательный параметр, запрос включает в себя неверное значение параметра или "
+        "включает параметр несколько раз / a required parameter is missing, has a wrong value or is repeated.",
+        "Сравните запрос с конфигурацией esia_client: каждый параметр ровно один раз (client_id, client_secret, "
+        "redirect_uri, scope, scope_org, response_type, state, timestamp, access_type, client_certificate_hash); "
+        "проверьте esia_client_access_type и что state — UUID.",
+    ),
     "ESIA-007004": (
         "Владелец ресурса или ЕСИА отказали в доступе / access denied (the user declined or has no access).",
         "Ошибка конфигурации не обязательна: пользователь отказал в выдаче данных. Если повторяется без участия "
         "пользователя, проверьте, что ИС подключена к этой среде.",
     ),
     "ESIA-007005": (
-        "Система-клиент не имеет права запрашивать доступ таким способом / unauthorized_client.",
-        "ИС не подключена к этой среде или не получила права на программный интерфейс: отправьте заявку "
-        "(Приложение Е, docs/runbooks/04-test-application.md) и дождитесь ответа; проверьте esia_client_environment.",
+        "Система-клиент не имеет права запрашивать получение маркера доступа таким методом / unauthorized_client; "
+        "так же ЕСИА отвечает, когда для client_id не зарегистрирован сертификат / no certificate registered for "
+        "the client_id.",
+        "Загрузите сертификат ИС (<контейнер>.cer из пакета заявки) на технологический портал этой среды для "
+        "мнемоники esia_client_mnemonic; если сертификат есть — ИС не подключена к этой среде или не получила "
+        "права на программный интерфейс: отправьте заявку (Приложение Е, docs/runbooks/04-test-application.md) и "
+        "дождитесь ответа; проверьте esia_client_environment.",
     ),
     "ESIA-007006": (
         "Область доступа (scope) указана неверно или неизвестна ЕСИА / invalid scope.",
         "Проверьте esia_client_scopes: только имена из каталога, через пробел, openid обязателен; "
         "параметризованные области — в форме name?oid=...",
+    ),
+    "ESIA-007011": (
+        "Авторизационный код или маркер обновления недействителен, просрочен, отозван или не соответствует адресу "
+        "ресурса, указанному в запросе на авторизацию, или был выдан другой системе-клиенту / the authorisation "
+        "code or refresh token is invalid, expired, revoked, or issued for another redirect_uri or client.",
+        "Обменивайте code сразу и один раз, с тем же redirect_uri, что в запросе v2/ac, и тем же client_id; "
+        "маркер обновления — только свой и действующий (access_type=offline). Проверьте часы (chrony).",
+    ),
+    "ESIA-007013": (
+        "Запрос не содержит указания на область доступа (scope) / the request has no scope.",
+        "Передайте scope (esia_client_scopes, openid первым) в v2/ac и в v3/te; пустой scope не допускается.",
     ),
     "ESIA-007014": (
         "В запросе нет обязательного параметра / a required parameter is missing.",
@@ -122,10 +148,24 @@ ESIA_ERRORS: dict[str, tuple[str, str]] = {
         "резервное имя <регион>.2dr.ru) или исправьте esia_client_redirect_path; схема https и путь должны совпадать.",
     ),
     "ESIA-007053": (
-        "client_secret сформирован неверно / wrong client_secret.",
-        "Проверьте подпись: строка client_id+scope+timestamp+state+redirect_uri, ГОСТ Р 34.10-2012 без "
+        "client_secret сформирован некорректно, не соответствует строке-сертификату, информационной системе или "
+        "используемый сертификат не активен / wrong client_secret, or the certificate is not active.",
+        "Проверьте подпись: строка client_id+scope+scope_org+timestamp+state+redirect_uri, ГОСТ Р 34.10-2012 без "
         "переворота байтов для OpenSSL (с переворотом для csptest), base64url без '='; client_certificate_hash — "
-        "Стрибог-256 DER сертификата (не SHA-1). Самопроверка роли esia_client должна проходить.",
+        "Стрибог-256 DER сертификата (не SHA-1). Самопроверка роли esia_client должна проходить. Сертификат не "
+        "активен: на технологическом портале этой среды он должен быть загружен и активирован для мнемоники, "
+        "и срок его действия не истёк.",
+    ),
+    "ESIA-007055": (
+        "Вход в систему осуществляется с неподтверждённой учётной записью / the user's account is not confirmed.",
+        "Ошибка не в конфигурации ИС: пользователю нужно подтвердить учётную запись на Госуслугах (центр "
+        "обслуживания, банк, УКЭП); портал должен показать это пользователю, а не повторять запрос.",
+    ),
+    "ESIA-008010": (
+        "Не удалось произвести аутентификацию системы-клиента / the client system could not be authenticated.",
+        "ЕСИА не узнала ИС: client_id равен мнемонике esia_client_mnemonic, сертификат загружен на технологический "
+        "портал этой среды, client_certificate_hash — Стрибог-256 его DER, client_secret подписан этим ключом "
+        "(самопроверка esia_client).",
     ),
 }
 

@@ -4,6 +4,8 @@ The HTTP server here is a TEST DOUBLE of ESIA's authorisation endpoint on 127.0.
 answers ESIA gives (a redirect back to redirect_uri with error/error_description, an HTML error page
 with the code, a redirect to the login page); it is not ESIA and checks nothing of the signature."""
 
+# ruff: noqa: RUF001, RUF003
+# (ESIA's texts are Russian)
 from __future__ import annotations
 
 import contextlib
@@ -119,8 +121,39 @@ ADVICE = {
     "ESIA-007015": ["chrony", "timestamp"],
     "ESIA-007019": ["scope", "заявк"],
     "ESIA-007023": ["redirect_path", "технологическом портале"],
-    "ESIA-007053": ["client_secret", "Стрибог"],
+    "ESIA-007053": ["client_secret", "Стрибог", "не активен"],
+    "ESIA-007003": ["параметр", "несколько раз", "esia_client_access_type"],
+    "ESIA-007011": ["авторизационный код", "redirect_uri"],
+    "ESIA-007013": ["scope", "esia_client_scopes"],
+    "ESIA-007055": ["неподтверждённой", "учётную запись"],
+    "ESIA-008010": ["аутентификацию системы-клиента", "esia_client_mnemonic"],
 }
+
+# ESIA's own wording, as ofstudio/go-api-epgu esia/aas/errors.go quotes it (ё written as е there).
+OFFICIAL = {
+    "ESIA-007003": "В запросе отсутствует обязательный параметр, запрос включает в себя неверное значение параметра",
+    "ESIA-007011": "Авторизационный код или маркер обновления недействителен, просрочен, отозван",
+    "ESIA-007013": "Запрос не содержит указания на область доступа (scope)",
+    "ESIA-007053": "используемый сертификат не активен",
+    "ESIA-007055": "Вход в систему осуществляется с неподтвержденной учетной записью",
+    "ESIA-008010": "Не удалось произвести аутентификацию системы-клиента",
+}
+
+
+@pytest.mark.parametrize("code", sorted(OFFICIAL))
+def test_the_meaning_quotes_esias_official_text(code):
+    meaning = probe_module.explain(code)["meaning"].replace("ё", "е").lower()
+    assert OFFICIAL[code].replace("ё", "е").lower() in meaning
+
+
+def test_007005_names_a_missing_certificate_for_the_client_id():
+    finding = probe_module.explain("ESIA-007005")
+    assert "no certificate registered for the client_id" in finding["meaning"]
+    assert "технологический портал" in finding["fix"]
+
+
+def test_007053_names_an_inactive_certificate():
+    assert "certificate is not active" in probe_module.explain("ESIA-007053")["meaning"]
 
 
 @pytest.mark.parametrize("code", sorted(ADVICE))

@@ -157,3 +157,27 @@ def test_signer_runs_as_the_given_account():
         Path(directory).chmod(0o755)
         signer = _script(Path(directory), "id -un")
         assert secret.sign(signer, "msg", "v2", "nobody", 10).strip() == "nobody"
+
+
+def test_scope_org_is_signed_right_after_scope():
+    # ilimurzin/esia 4.x, src/Esia/Esia.php: clientId . scopes . organizationScopes . timestamp . state . redirectUrl
+    expected = "MIAC77PORTAL" + "openid fullname" + "org_shortname org_ogrn" + TIMESTAMP + STATE + REDIRECT
+    message = secret.build_message("v2", CLIENT_ID, SCOPE, TIMESTAMP, STATE, REDIRECT, None, "org_shortname org_ogrn")
+    assert message == expected
+
+
+def test_scope_org_precedes_the_code_in_the_token_request():
+    message = secret.build_message("v2", CLIENT_ID, SCOPE, TIMESTAMP, STATE, REDIRECT, "CODE1", "org_ogrn")
+    assert message.endswith(REDIRECT + "CODE1")
+    assert message.index("org_ogrn") == len(CLIENT_ID + SCOPE)
+
+
+def test_no_scope_org_signs_what_it_always_did():
+    assert secret.build_message("v2", CLIENT_ID, SCOPE, TIMESTAMP, STATE, REDIRECT) == secret.build_message(
+        "v2", CLIENT_ID, SCOPE, TIMESTAMP, STATE, REDIRECT, None, ""
+    )
+
+
+def test_scope_org_with_v1_is_refused():
+    with pytest.raises(ValueError, match="v2 parameter"):
+        secret.build_message("v1", CLIENT_ID, SCOPE, TIMESTAMP, STATE, "", None, "org_ogrn")
