@@ -35,9 +35,11 @@ $(STAMPS)/apt: Makefile
 	@touch $@
 
 venv: $(STAMPS)/venv
-$(STAMPS)/venv: requirements.txt | $(STAMPS)/apt
+# requirements.txt: what the toolkit runs with; requirements-dev.txt: the
+# lint, test and Molecule tools. The venv gets both.
+$(STAMPS)/venv: requirements.txt requirements-dev.txt | $(STAMPS)/apt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check -r requirements.txt
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
 	@mkdir -p $(STAMPS) && touch $@
 
 lab-image: setup ## Build the lab's Debian 12 image (only when its recipe changed)

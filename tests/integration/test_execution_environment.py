@@ -3,7 +3,8 @@
 No image is built (no registry here): `ansible-builder create` renders the
 Containerfile and _build/ files, and every claim the definition makes that
 can be checked on this Debian 12 machine is checked: the pins match
-requirements.txt, the system packages exist in Debian and bindep selects them
+requirements.txt and carry no development tool (requirements-dev.txt), the
+runtime pins declare their own dependencies, the system packages exist in Debian and bindep selects them
 on a dpkg platform, the build's own sanity steps pass here.
 """
 
@@ -25,6 +26,21 @@ from tests.harness import BIN, REPO, environment
 EE_FILE = REPO / "execution-environment.yml"
 REQUIRED_SYSTEM_PACKAGES = {"libengine-gost-openssl", "bind9-dnsutils", "openssl"}
 BUNDLED_COLLECTIONS = ("community.crypto", "community.general", "ansible.posix", "containers.podman")
+# Tools for developing and testing the toolkit: never in the image, whatever
+# requirements-dev.txt happens to list.
+DEVELOPMENT_TOOLS = {
+    "ansible-builder",
+    "ansible-lint",
+    "black",
+    "hypothesis",
+    "molecule",
+    "molecule-plugins",
+    "pytest",
+    "pytest-testinfra",
+    "pytest-xdist",
+    "ruff",
+    "yamllint",
+}
 
 
 def pins(text: str) -> dict[str, str]:
@@ -94,6 +110,39 @@ def test_base_image_is_a_build_argument(containerfile: str):
 
 def test_python_requirements_are_the_repository_pins(context: Path):
     assert pins((context / "_build" / "requirements.txt").read_text()) == pins((REPO / "requirements.txt").read_text())
+
+
+def test_the_image_carries_no_development_tool(context: Path):
+    image = pins((context / "_build" / "requirements.txt").read_text())
+    development = pins((REPO / "requirements-dev.txt").read_text())
+    assert set(development) >= DEVELOPMENT_TOOLS, "requirements-dev.txt should hold the development tools"
+    assert not set(image) & DEVELOPMENT_TOOLS, f"development tools in the image: {set(image) & DEVELOPMENT_TOOLS}"
+    leaked = set(image) & set(development)
+    assert not leaked, f"requirements-dev.txt packages in the image: {leaked}"
+
+
+def test_runtime_pins_declare_their_dependencies():
+    """Every dependency of a runtime pin (on this platform) is pinned in
+    requirements.txt itself, not inherited from requirements-dev.txt, and
+    the venv holds exactly the pinned versions."""
+    from importlib.metadata import distribution
+
+    from packaging.markers import default_environment
+
+    runtime = pins((REPO / "requirements.txt").read_text())
+    marker_env = {**default_environment(), "extra": ""}
+    missing = {}
+    for name, version in runtime.items():
+        dist = distribution(name)
+        assert dist.version == version, f"{name}: the venv has {dist.version}, requirements.txt pins {version}"
+        for line in dist.requires or []:
+            req = Requirement(line)
+            if req.marker and not req.marker.evaluate(marker_env):
+                continue
+            key = req.name.lower().replace("_", "-")
+            if key not in runtime:
+                missing.setdefault(key, []).append(name)
+    assert not missing, f"needed by runtime packages but not pinned in requirements.txt: {missing}"
 
 
 def test_ansible_core_pin_matches_requirements(containerfile: str):
