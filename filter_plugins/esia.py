@@ -170,6 +170,13 @@ _MARKDOWN_INTRO = """\
   `esia-portal1.test.gosuslugi.ru`) are accepted when NAME is listed and are
   sent as the short NAME, the form the v2/v3 endpoints take.
 
+Organisation scopes (`org_*`, the "Data of the user's organisation" table) go
+into `esia_client_org_scopes`, never into `esia_client_scopes` (refused there
+by `validate.yml` and the role, naming the fix): ESIA takes them as a separate
+`scope_org` parameter, signed right after `scope` as client_id + scope +
+scope_org + timestamp + state + redirect_uri [+ code] (ilimurzin/esia 4.x,
+`src/Esia/Esia.php`); v2 only.
+
 Every scope sent must also be approved for the information system in ESIA,
 otherwise ESIA answers ESIA-007019.
 

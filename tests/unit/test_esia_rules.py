@@ -224,3 +224,35 @@ def test_warnings_name_the_source_and_what_to_check():
     assert "in 31 day(s)" in text and "Source: shared/notes/esia.md" in text and "What to check" in text
     after = rules.standard_solutions_warnings(settings(), "2027-02-01")
     assert len(after) == 2 and "since 2027-01-01" in after[0] and "(passed)" in after[1]
+
+
+# --- the catalogue and the role's declarations ----------------------------------------------------
+
+
+def test_citizenship_and_usr_inf_are_unconfirmed_and_usr_inf_maps_from_its_uri():
+    catalogue = glue.scope_catalogue()
+    assert catalogue["citizenship"]["confirmed"] is False
+    assert catalogue["usr_inf"]["confirmed"] is False
+    assert glue.esia_scopes(["openid", "http://esia.gosuslugi.ru/usr_inf"]) == ["openid", "usr_inf"]
+
+
+NEW_SETTINGS = {
+    "esia_client_token_alg": "GOST3410_2012_256",
+    "esia_client_esia_certificates": [],
+    "esia_client_org_scopes": [],
+    "esia_client_standard_solutions_date": "2027-01-01",
+    "esia_client_allow_v1_after_standard_solutions_date": False,
+}
+
+
+def test_new_settings_are_declared_with_the_same_default_in_spec_and_defaults():
+    import yaml
+
+    role = Path(glue.__file__).resolve().parents[1] / "roles" / "esia_client"
+    spec = yaml.safe_load((role / "meta" / "argument_specs.yml").read_text(encoding="utf-8"))
+    options = spec["argument_specs"]["main"]["options"]
+    defaults = yaml.safe_load((role / "defaults" / "main.yml").read_text(encoding="utf-8"))
+    for name, default in NEW_SETTINGS.items():
+        assert options[name]["default"] == default == defaults[name], name
+        assert options[name]["description"]
+    assert options["esia_client_token_alg"]["choices"] == list(rules.TOKEN_ALGORITHMS)
