@@ -79,8 +79,9 @@ test: setup lint unit integration molecule ## Every test (what .ci/run calls)
 bench: setup lab-image ## Benchmark cold/warm/check/fleet runs (not a test; ~15-30 min; BENCH_ARGS="--transport mitogen")
 	$(BIN)/python tools/benchmark.py $(BENCH_ARGS)
 
-docs: setup ## Re-render docs/scopes.md from the scope catalogue
+docs: setup ## Re-render docs/scopes.md and the role READMEs' variable tables (from meta/argument_specs.yml)
 	$(BIN)/python -m filter_plugins.esia > docs/scopes.md
+	$(BIN)/python tools/role_docs.py
 
 clean: lab-down ## Stop the lab and remove local state (keeps .venv)
 	rm -rf .lab .cache/facts artifacts/*/

@@ -9,12 +9,14 @@ DOCUMENTATION = r"""
 module: esia_signature_verify
 short_description: Verify an ESIA client_secret against the IS certificate with OpenSSL's GOST engine
 description:
-  - Meant to run on the controller (C(delegate_to: localhost)), independently of the host's signer.
+  - 'Meant to run on the controller (C(delegate_to: localhost)), independently of the host''s signer.'
   - C(v2) verifies a raw GOST R 34.10-2012 signature over Streebog (256 or 512 by the signature's length) with
     the certificate's public key; C(v1) verifies a detached CMS signature.
   - As a control, also checks that the same signature does NOT verify a changed message, so a verifier that
     accepts anything is caught.
   - Read-only; never reports a change; runs in check mode. Problems come back in RV(error) with RV(ok) false.
+author:
+  - esia-onboard maintainers
 requirements:
   - openssl with the GOST engine on the controller (Debian C(libengine-gost-openssl)).
 options:
