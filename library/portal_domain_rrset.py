@@ -3,23 +3,13 @@
 
 from __future__ import annotations
 
-import ipaddress
-import time
 import traceback
 from typing import Any
 
 try:
     import dns.exception
-    import dns.flags
-    import dns.message
-    import dns.name
-    import dns.query
-    import dns.rcode
-    import dns.rdata
-    import dns.rdataclass
     import dns.rdatatype
     import dns.resolver
-    import dns.tsig
 
     HAS_DNSPYTHON = True
     DNSPYTHON_ERROR = None
@@ -28,13 +18,26 @@ except ImportError:
     DNSPYTHON_ERROR = traceback.format_exc()
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.esia_onboard.rfc2136 import (
+    TSIG_ALGORITHMS,
+    DnsError,
+    Master,
+    absolute_name,
+    canonical_rdata,
+    endpoint_text,
+    make_key,
+    parse_endpoint,
+    plan,
+    serial_newer,  # noqa: F401  (re-exported for callers and tests)
+    zone_lines,
+)
 
 DOCUMENTATION = r"""
 module: portal_domain_rrset
 short_description: Read DNS record sets from one server and compare them with the wanted ones
 description:
-  - Read-only companion of M(community.general.nsupdate), which has no diff mode and no verification.
-    Sends plain DNS queries (optionally TSIG-signed), never an UPDATE.
+  - Read-only companion of M(portal_domain_update); this module proves the TSIG key, verifies published
+    records and checks the fallback. Sends plain DNS queries (optionally TSIG-signed), never an UPDATE.
   - With O(zone), reads the zone's SOA and requires the server to answer authoritatively for it
     (the zone's primary master); returns the serial.
   - With O(wanted), reads each wanted record set and returns RV(rrsets) (what the server holds) and
@@ -82,7 +85,7 @@ options:
     description: TSIG algorithm of O(key_name).
     type: str
     default: hmac-sha256
-    choices: [hmac-md5, hmac-sha1, hmac-sha224, hmac-sha256, hmac-sha384, hmac-sha512]
+    choices: [hmac-sha1, hmac-sha224, hmac-sha256, hmac-sha384, hmac-sha512]
   zone:
     description: Read this zone's SOA and require an authoritative answer for it.
     type: str
@@ -120,6 +123,8 @@ options:
 attributes:
   check_mode: {support: full}
   diff_mode: {support: full}
+requirements: [dnspython >= 2.4]
+author: [esia-onboard]
 """
 
 EXAMPLES = r"""
@@ -168,75 +173,11 @@ differences: {description: One sentence per difference., type: list, elements: s
 """
 
 SYSTEM_RESOLVER = "system resolver"
-_TSIG_RCODES = {
-    "PeerBadKey": "BADKEY: the server does not know this key name or algorithm",
-    "PeerBadSignature": "BADSIG: the secret does not match the server's",
-    "PeerBadTime": "BADTIME: the clocks of the controller and the server differ too much",
-    "PeerBadTruncation": "BADTRUNC: the server rejected the truncated MAC",
-}
 
-
-class RrsetError(Exception):
-    """A failure with a reason code the role turns into its own message."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-
-
-def parse_endpoint(server: str, default_port: int) -> tuple[str, int]:
-    """Split "ip", "ip:port" or "[ipv6]:port" into a checked address and a port."""
-    text = server.strip()
-    host, port = text, default_port
-    if text.startswith("["):
-        host, sep, rest = text[1:].partition("]")
-        if not sep or (rest and not rest.startswith(":")):
-            raise RrsetError("config", f"server {server!r} is not an address: write [ipv6]:port")
-        if rest:
-            port = _port(rest[1:], server)
-    elif text.count(":") == 1:
-        host, _, port_text = text.partition(":")
-        port = _port(port_text, server)
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        raise RrsetError(
-            "config", f"server {server!r} is not an IP address (write ip, ip:port or [ipv6]:port; no host names)"
-        ) from None
-    if not 0 < port < 65536:
-        raise RrsetError("config", f"port {port} of server {server!r} is out of range")
-    return str(address), port
-
-
-def _port(text: str, server: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise RrsetError("config", f"port {text!r} of server {server!r} is not a number") from None
-
-
-def endpoint_text(address: str, port: int) -> str:
-    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
-
-
-def absolute_name(text: str) -> str:
-    """The name in ASCII (IDNA) form with its trailing dot, lower case."""
-    try:
-        return dns.name.from_text(text.strip().rstrip(".") + ".").to_text().lower()
-    except (dns.exception.DNSException, UnicodeError) as err:
-        raise RrsetError("config", f"{text!r} is not a DNS name: {err}") from err
-
-
-def canonical_rdata(rdtype: str, values: list[str], name: str) -> list[str]:
-    """Values in the server's canonical text form, sorted and de-duplicated."""
-    result = set()
-    for value in values:
-        try:
-            rdata = dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.from_text(rdtype), str(value).strip())
-        except (dns.exception.DNSException, ValueError) as err:
-            raise RrsetError("config", f"{value!r} is not a valid {rdtype} value for {name}: {err}") from err
-        result.add(rdata.to_text())
-    return sorted(result)
+# The shared parsing and the exact reads at a master live in module_utils
+# (portal_domain_update and portal_https's ACME dns-01 use the same code).
+RrsetError = DnsError
+Client = Master
 
 
 def normalise_wanted(wanted: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -256,23 +197,6 @@ def normalise_wanted(wanted: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return normalised
 
 
-def differs(current: dict[str, Any], wanted: dict[str, Any], compare_ttl: bool) -> bool:
-    if current["rdata"] != wanted["rdata"]:
-        return True
-    return compare_ttl and current["ttl"] != wanted["ttl"]
-
-
-def plan(current: list[dict[str, Any]], wanted: list[dict[str, Any]], compare_ttl: bool) -> list[dict[str, Any]]:
-    """The wanted sets whose current state differs, each with what is there now as `before`."""
-    by_key = {(c["name"], c["type"]): c for c in current}
-    changes = []
-    for want in wanted:
-        now = by_key.get((want["name"], want["type"]), {"ttl": None, "rdata": []})
-        if differs(now, want, compare_ttl):
-            changes.append({**want, "before": {"ttl": now["ttl"], "rdata": now["rdata"]}})
-    return changes
-
-
 def describe(change: dict[str, Any], server: str, compare_ttl: bool) -> str:
     before = change["before"]
     have = " ".join(before["rdata"]) if before["rdata"] else "nothing"
@@ -280,15 +204,6 @@ def describe(change: dict[str, Any], server: str, compare_ttl: bool) -> str:
         have += f" (TTL {before['ttl']})"
     want = " ".join(change["rdata"]) + (f" (TTL {change['ttl']})" if compare_ttl else "")
     return f"{change['name']} {change['type']}: {server} answers {have}, wanted {want}"
-
-
-def zone_lines(rrsets: list[dict[str, Any]]) -> str:
-    lines = [
-        f"{r['name']} {r['ttl']} IN {r['type']} {value}"
-        for r in sorted(rrsets, key=lambda r: (r["name"], r["type"]))
-        for value in r["rdata"]
-    ]
-    return "".join(line + "\n" for line in lines)
 
 
 def render_diff(current: list[dict[str, Any]], wanted: list[dict[str, Any]], where: str) -> dict[str, str]:
@@ -299,90 +214,6 @@ def render_diff(current: list[dict[str, Any]], wanted: list[dict[str, Any]], whe
         "before": zone_lines([c for c in current if c["rdata"]]),
         "after": zone_lines(wanted),
     }
-
-
-def serial_newer(after: int, before: int) -> bool:
-    """RFC 1982 serial number arithmetic: is `after` newer than `before`?"""
-    distance = (after - before) % (1 << 32)
-    return 0 < distance < (1 << 31)
-
-
-class Client:
-    """Plain queries to one server, optionally TSIG-signed."""
-
-    def __init__(
-        self, address: str, port: int, timeout: float, key: Any = None, attempts: int = 1, retry_delay: float = 0
-    ) -> None:
-        self.address, self.port, self.timeout, self.key = address, port, timeout, key
-        self.attempts, self.retry_delay = max(1, attempts), retry_delay
-        self.where = endpoint_text(address, port)
-
-    def ask(self, qname: str, rdtype: str) -> Any:
-        for attempt in range(1, self.attempts + 1):
-            try:
-                return self._ask_once(qname, rdtype)
-            except RrsetError as err:
-                if err.reason != "unreachable":
-                    raise
-                if attempt == self.attempts:
-                    raise RrsetError(
-                        "unreachable", f"{err} (gave up after {self.attempts} attempt{'s' if attempt > 1 else ''})"
-                    ) from None
-                time.sleep(self.retry_delay)
-        raise AssertionError("unreachable code")
-
-    def _ask_once(self, qname: str, rdtype: str) -> Any:
-        query = dns.message.make_query(qname, rdtype)
-        query.flags &= ~dns.flags.RD
-        if self.key is not None:
-            query.use_tsig(self.key)
-        try:
-            return dns.query.tcp(query, self.address, timeout=self.timeout, port=self.port)
-        except dns.tsig.PeerError as err:
-            detail = _TSIG_RCODES.get(type(err).__name__, str(err))
-            raise RrsetError(
-                "tsig", f"{self.where} rejected the TSIG key {self.key.name.to_text(True)!r}: {detail}"
-            ) from None
-        except (dns.message.BadTSIG, dns.message.UnknownTSIGKey, dns.tsig.BadSignature, dns.tsig.BadKey) as err:
-            raise RrsetError(
-                "tsig", f"{self.where} did not sign its answer with the TSIG key {self.key.name.to_text(True)!r}: {err}"
-            ) from None
-        except (OSError, EOFError, dns.exception.Timeout) as err:
-            raise RrsetError(
-                "unreachable", f"DNS server {self.where} is unreachable: {type(err).__name__}: {err}"
-            ) from None
-
-    def soa_serial(self, zone: str) -> int:
-        answer = self.ask(zone, "SOA")
-        rcode = dns.rcode.to_text(answer.rcode())
-        soa = answer.get_rrset(answer.answer, dns.name.from_text(zone), dns.rdataclass.IN, dns.rdatatype.SOA)
-        if answer.rcode() != dns.rcode.NOERROR or soa is None or not answer.flags & dns.flags.AA:
-            raise RrsetError(
-                "not_authoritative",
-                f"{self.where} does not answer authoritatively for zone {zone} (rcode {rcode}, "
-                f"{'an' if answer.flags & dns.flags.AA else 'no'} authoritative answer, "
-                f"{'an' if soa is not None else 'no'} SOA record): it is not the zone's primary master",
-            )
-        return int(soa[0].serial)
-
-    def rrset(self, name: str, rdtype: str) -> dict[str, Any]:
-        answer = self.ask(name, rdtype)
-        if answer.rcode() not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
-            raise RrsetError(
-                "query_failed", f"{self.where} answered {dns.rcode.to_text(answer.rcode())} for {name} {rdtype}"
-            )
-        owner = dns.name.from_text(name)
-        cname = answer.get_rrset(answer.answer, owner, dns.rdataclass.IN, dns.rdatatype.CNAME)
-        if cname is not None and rdtype != "CNAME":
-            raise RrsetError(
-                "conflict",
-                f"{name} is a CNAME to {cname[0].target} on {self.where}; {rdtype} records cannot live next to it. "
-                "Remove the CNAME in the zone (this toolkit never deletes records) or choose another name",
-            )
-        found = answer.get_rrset(answer.answer, owner, dns.rdataclass.IN, dns.rdatatype.from_text(rdtype))
-        if found is None:
-            return {"name": name, "type": rdtype, "ttl": None, "rdata": []}
-        return {"name": name, "type": rdtype, "ttl": int(found.ttl), "rdata": sorted(r.to_text() for r in found)}
 
 
 class StubClient:
@@ -431,12 +262,9 @@ class StubClient:
 
 def tsig_key(name: str, secret: str, algorithm: str, where: str) -> Any:
     try:
-        return dns.tsig.Key(name, secret, algorithm)
-    except Exception as err:  # binascii.Error, dns.name errors: never echo the secret
-        raise RrsetError(
-            "tsig",
-            f"the TSIG key {name!r} for {where} cannot be used: its secret is not valid base64 ({type(err).__name__})",
-        ) from None
+        return make_key(name, secret, algorithm)
+    except DnsError as err:
+        raise RrsetError(err.reason, f"{err} (server {where})") from None
 
 
 def run(params: dict[str, Any]) -> dict[str, Any]:
@@ -485,7 +313,7 @@ ARGUMENT_SPEC: dict[str, Any] = {
     "key_algorithm": {
         "type": "str",
         "default": "hmac-sha256",
-        "choices": ["hmac-md5", "hmac-sha1", "hmac-sha224", "hmac-sha256", "hmac-sha384", "hmac-sha512"],
+        "choices": list(TSIG_ALGORITHMS),
     },
     "zone": {"type": "str"},
     "wanted": {

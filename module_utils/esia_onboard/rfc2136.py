@@ -347,7 +347,7 @@ class Master:
 
     def send(self, update: Any) -> None:
         """Send one UPDATE (once: a lost answer is not retried blindly) and check the answer."""
-        zone = update.zone[0].name.to_text() if update.zone else "?"
+        zone = update.zone[0].name.to_text(True) if update.zone else "?"
         try:
             response = self._exchange(update)
         except DnsError as err:

@@ -7,10 +7,15 @@ import re
 import sys
 from pathlib import Path
 
+import ansible.module_utils
 import pytest
 import yaml
 from hypothesis import given
 from hypothesis import strategies as st
+
+_MODULE_UTILS = str(Path(__file__).resolve().parents[2] / "module_utils")
+if _MODULE_UTILS not in ansible.module_utils.__path__:
+    ansible.module_utils.__path__.append(_MODULE_UTILS)
 
 _PATH = Path(__file__).resolve().parents[2] / "library" / "portal_domain_rrset.py"
 _SPEC = importlib.util.spec_from_file_location("portal_domain_rrset", _PATH)
