@@ -49,8 +49,6 @@ SYSTEM_USERS = frozenset(
         "uuidd",
         "statd",
         "syslog",
-        "ansible",
-        "admin",
         "operator",
         "halt",
         "shutdown",

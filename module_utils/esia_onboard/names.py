@@ -174,10 +174,15 @@ def names_in_zone_cross(settings: Mapping[str, Any]) -> list[str]:
 
 def fallback_cross(settings: Mapping[str, Any]) -> list[str]:
     """The fallback is exactly <portal_region_code>.2dr.ru."""
-    if "portal_domain_fallback" not in settings or not region_code_valid(settings.get("portal_region_code")):
+    if "portal_domain_fallback" not in settings:
         return []
-    expected = f"{settings['portal_region_code']}.{FALLBACK_ZONE}"
     value = settings["portal_domain_fallback"]
+    if not region_code_valid(settings.get("portal_region_code")):
+        label = (host_name(value) or "").removesuffix("." + FALLBACK_ZONE)
+        if region_code_valid(label) and host_name(value) == f"{label}.{FALLBACK_ZONE}":
+            return []
+        return [problem("portal_domain_fallback", value, f"the old name is <region code>.{FALLBACK_ZONE}")]
+    expected = f"{settings['portal_region_code']}.{FALLBACK_ZONE}"
     if host_name(value) != expected:
         return [
             problem("portal_domain_fallback", value, f"the old name is <region code>.{FALLBACK_ZONE}: set {expected!r}")

@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from . import accounts, names, net, nginx, org, paths, secrets, subjects, values
+from . import accounts, consistency, names, net, nginx, org, paths, secrets, subjects, values
 from .core import UNSET, problem
 
 Rule = Callable[[Any, Mapping[str, Any]], list[str]]
@@ -40,6 +40,20 @@ RULES: dict[str, Rule] = {}
 CROSS_RULES: list[CrossRule] = []
 WARNINGS: list[CrossRule] = []
 SECRET_RULES: dict[str, Rule] = {}
+# What each choice means, added to the "use one of" message of a setting with choices.
+CHOICE_HINTS: dict[str, str] = {
+    "cryptopro_provider_type": (
+        "80 = GOST R 34.10-2012 256 bit, 81 = 512 bit; 75 (GOST 2001) is refused by ESIA since 2019"
+    ),
+    "cryptopro_backend": "cryptopro = CryptoPro CSP, production; openssl_gost = lab, tests",
+    "esia_client_environment": "test first, per the Appendix E application; prod after ESIA's answer",
+    "esia_client_api_version": "v2 = v2/ac + v3/te, the default; v1 = legacy",
+    "portal_https_certificate_source": "provided = production; ownca, selfsigned = lab, tests",
+    "portal_https_fallback_certificate_source": "or leave it out to follow portal_https_certificate_source",
+    "portal_https_fallback_mode": "serve = the old name keeps serving the portal, as the seed asks; redirect = 301",
+    "portal_https_key_type": "ecdsa = P-256, the default; rsa = 3072 bit",
+    "portal_domain_tsig_algorithm": "hmac-sha256 recommended; hmac-md5 is refused as weak",
+}
 
 
 # --------------------------------------------------------------------------
@@ -142,7 +156,7 @@ def with_defaults(settings: Mapping[str, Any], specs: Mapping[str, Mapping[str, 
 # --------------------------------------------------------------------------
 
 _TYPE_FIX = {
-    "str": "quote it as a string",
+    "str": "write it as a quoted string",
     "path": "set an absolute path as a string",
     "int": "set a whole number without quotes",
     "float": "set a number",
@@ -201,7 +215,9 @@ def check_type(name: str, value: Any, spec: Mapping[str, Any]) -> tuple[list[str
             items.append(item_value)
         return [], items
     if choices and converted not in choices:
-        return [problem(name, value, "use one of " + ", ".join(map(str, choices)))], value
+        hint = CHOICE_HINTS.get(name)
+        fix = "use one of " + ", ".join(map(str, choices)) + (f" ({hint})" if hint else "")
+        return [problem(name, value, fix)], value
     return [], converted
 
 
@@ -329,6 +345,7 @@ RULES.update(
         "portal_https_tls_dir": paths.dedicated_dir_rule,
         "portal_https_webroot": paths.dedicated_dir_rule,
         "portal_https_ownca_dir": values.one_line_rule,
+        "portal_https_acme_webroot": paths.dedicated_dir_rule,
         # cryptopro
         "cryptopro_container": names.container_rule,
         "cryptopro_export_dir": paths.dedicated_dir_rule,
@@ -406,6 +423,9 @@ CROSS_RULES += [
     nginx.distinct_ports_cross,
     values.renewal_window_cross,
     subjects.default_subject_cross,
+    consistency.cryptopro_source_cross,
+    consistency.https_upstream_cross,
+    consistency.https_fallback_cross,
 ]
 
 WARNINGS += [
@@ -422,3 +442,9 @@ SECRET_RULES.update(
     }
 )
 _bind_names(SECRET_RULES)
+
+# Secret rules that also read public settings (given to them in ``settings``).
+SECRET_CROSS_RULES: dict[str, list[Rule]] = {
+    name: [functools.partial(consistency.private_key_source_rule, setting=name)]
+    for name in ("portal_https_private_key", "portal_https_fallback_private_key")
+}

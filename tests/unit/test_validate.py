@@ -1,11 +1,13 @@
-"""portal_config_problems: every bad value is named with its variable and a fix;
-the shipped inventories pass."""
+"""filter_plugins/validate.py (the glue of module_utils/esia_onboard/settings.py): every bad
+value is named with its variable and a fix; the shipped inventories pass; role defaults
+apply; secrets are checked without ever being shown."""
 
 from pathlib import Path
 
 import pytest
 import yaml
 
+from filter_plugins import validate
 from filter_plugins.validate import inn_valid, ogrn_valid, portal_config_problems
 
 REPO = Path(__file__).resolve().parents[2]
@@ -20,7 +22,8 @@ def inventory_config(name: str) -> dict:
     if name == "lab":  # the lab's templated values, resolved as Ansible would
         merged["portal_domain_dns_port"] = merged["lab_bind_port"]
         merged["portal_domain_resolvers"] = [f"127.0.0.1:{merged['lab_bind_port']}"]
-    return merged
+    # Other templates (vault variables, role defaults) are Ansible's to resolve.
+    return {key: value for key, value in merged.items() if not (isinstance(value, str) and "{{" in value)}
 
 
 @pytest.fixture
@@ -45,6 +48,7 @@ def problems_for(config: dict, **changes) -> list[str]:
 
 BAD_VALUES = [
     ("portal_region_code", 77, "quoted string"),
+    ("portal_region_code", "77\n", "quoted string"),
     ("portal_region_code", "7", "quoted string"),
     ("portal_region_code", KeyError, "not set"),
     ("portal_domain_name", "zapis.example.org", "inside portal_domain_zone"),
@@ -61,12 +65,13 @@ BAD_VALUES = [
     ("portal_domain_resolvers", ["dns.example:53"], "ip:port"),
     ("portal_domain_resolvers", "127.0.0.1:53", "list"),
     ("portal_https_certificate_source", "letsencrypt", "provided"),
-    ("portal_https_fallback_certificate_source", "acme", "ownca"),
+    ("portal_https_fallback_certificate_source", "letsencrypt", "ownca"),
     ("portal_https_fallback_mode", "proxy", "redirect"),
     ("portal_https_key_type", "dsa", "ecdsa"),
     ("cryptopro_backend", "vipnet", "openssl_gost"),
     ("cryptopro_provider_type", 75, "GOST 2001"),
-    ("cryptopro_provider_type", True, "80"),
+    ("cryptopro_provider_type", True, "int expected"),
+    ("cryptopro_provider_type", "80", None),
     ("cryptopro_container", "esia 77", "container name"),
     ("esia_client_environment", "production", "prod"),
     ("esia_client_api_version", "v3", "v2"),
@@ -77,13 +82,57 @@ BAD_VALUES = [
     ("esia_client_scopes", [], "esia_client_scopes"),
     ("portal_service_user", "Esia Portal", "system account"),
     ("portal_service_home", "var/lib/x", "absolute path"),
+    ("portal_service_home", "/etc", "directory of the system"),
+    ("portal_service_home", "/", "directory of the system"),
+    ("portal_service_home", "/var/lib/../etc", "'..'"),
+    ("portal_service_home", "/home/ivan", "person's home"),
+    ("portal_service_home", "/tmp/esia", "not kept"),
+    ("portal_service_user", "root", "dedicated account"),
+    ("portal_service_user", "www-data", "dedicated account"),
+    ("portal_service_group", "sudo", "dedicated group"),
+    ("portal_domain_name", "miac77.ru", "apex"),
+    ("portal_domain_name", "zapis.miac77.ru\n", "host name"),
+    ("portal_domain_name", "zapis .miac77.ru", "host name"),
+    ("portal_domain_aliases", ["www.miac77.ru", "miac77.ru"], "apex"),
+    ("portal_domain_aliases", ["www.elsewhere.ru"], "inside portal_domain_zone"),
+    ("portal_domain_aliases", ["77.2dr.ru"], "inside portal_domain_zone"),
+    ("portal_domain_address", "0.0.0.0", "unspecified"),
+    ("portal_domain_address", "255.255.255.255", "broadcast"),
+    ("portal_domain_address", "224.0.0.1", "multicast"),
+    ("portal_domain_address6", "203.0.113.10", "IPv6"),
+    ("portal_domain_address6", "ff02::1", "multicast"),
+    ("portal_domain_dns_port", "false", "int expected"),
+    ("portal_domain_dns_port", True, "int expected"),
+    ("portal_domain_dns_port", "\uff15\uff13", "int expected"),  # full-width digits
+    ("portal_domain_ttl", 0, "TTL"),
+    ("portal_domain_ttl", -300, "TTL"),
+    ("portal_domain_tsig_algorithm", "hmac-md5", "weak"),
+    ("portal_domain_require_national_tld", "false", "true or false"),
+    ("portal_domain_resolvers", ["2001:db8::53:53"], None),
+    ("portal_domain_resolvers", ["[2001:db8::53]:53"], None),
+    ("portal_domain_resolvers", ["[203.0.113.1]:53"], "ip:port"),
+    ("portal_https_upstream", "http://127.0.0.1:8080; } location / {", "http(s)://host"),
+    ("portal_https_upstream", "http://127.0.0.1:8080", None),
+    ("portal_https_extra_names", ["www.miac77.ru;"], "host name"),
+    ("portal_https_resolvers", ["192.0.2.53 valid=30s"], "resolver"),
+    ("portal_https_resolvers", ["[2001:db8::53]:53"], None),
+    ("esia_client_redirect_path", "esia/callback", "starts with '/'"),
+    ("esia_client_logout_redirect_path", "/ x", "starts with '/'"),
+    ("cryptopro_distribution_sha256", "abc", "64 hex"),
+    ("portal_https_csr_subject", {"countryName": "RUS"}, "two-letter"),
+    ("portal_https_csr_subject", {"organizationName": "x" * 65}, "at most 64"),
+    ("cryptopro_subject", [{"type": "CN", "value": "x" * 65}], "at most 64"),
+    ("esia_client_is_name", "two\nlines", "one line"),
 ]
 
 
 @pytest.mark.parametrize(("variable", "value", "hint"), BAD_VALUES)
 def test_each_bad_value_is_named_with_a_fix(region77, variable, value, hint):
     problems = problems_for(region77, **{variable: value})
-    matching = [p for p in problems if p.startswith(variable + ":")]
+    matching = [p for p in problems if p.split(":", 1)[0].split("[")[0].split(".")[0] == variable]
+    if hint is None:  # a valid value of a documented form
+        assert matching == [], matching
+        return
     assert matching, f"no problem reported for {variable}={value!r}: {problems}"
     assert any(hint in p for p in matching), matching
 
@@ -97,6 +146,10 @@ def test_each_bad_value_is_named_with_a_fix(region77, variable, value, hint):
         ("inn", 7700000009, "10-digit"),
         ("name", "", "name"),
         ("contact", {"name": "X", "email": "not-an-email", "phone": "+7 495 000-00-00"}, "e-mail"),
+        ("contact", {"name": "X", "email": "a@b.ru\n", "phone": "+7 495 000-00-00"}, "e-mail"),
+        ("contact", {"name": "X", "email": "a@b.ru", "phone": "+7 495 000-00-00; rm"}, "phone"),
+        ("name", "two\nlines", "one line"),
+        ("ogrn", "3027700000008", "starts with 1 or 5"),
     ],
 )
 def test_organisation_block(region77, field, value, hint):
@@ -139,3 +192,145 @@ def test_fallback_hint_does_not_build_on_a_bad_region_code(region77):
     problems = problems_for(region77, portal_region_code="7", portal_domain_fallback="7.2dr.ru")
     fallback = [p for p in problems if p.startswith("portal_domain_fallback:")]
     assert fallback and "'7.2dr.ru'" not in fallback[0].split(";", 1)[1], fallback
+
+
+def with_region77(**changes) -> dict:
+    config = inventory_config("region77")
+    config.update(changes)
+    return config
+
+
+def test_role_defaults_fill_what_the_inventory_leaves_out(region77):
+    minimal = {
+        key: value
+        for key, value in region77.items()
+        if key
+        in {
+            "portal_region_code",
+            "portal_org",
+            "portal_service_user",
+            "portal_service_group",
+            "portal_service_home",
+            "portal_domain_name",
+            "portal_domain_zone",
+            "portal_domain_fallback",
+            "portal_domain_address",
+            "portal_domain_dns_server",
+            "portal_domain_tsig_name",
+            "esia_client_mnemonic",
+        }
+    }
+    assert portal_config_problems(minimal) == []
+    # A role default is judged too: the container default is esia_<region code>.
+    missing = dict(minimal)
+    del missing["esia_client_mnemonic"]
+    assert [p for p in portal_config_problems(missing) if "esia_client_mnemonic" in p]
+
+
+def test_public_settings_are_every_argument_spec_option():
+    roles = REPO / "roles"
+    declared = set()
+    for spec_file in roles.glob("*/meta/argument_specs.yml"):
+        options = yaml.safe_load(spec_file.read_text())["argument_specs"]["main"]["options"]
+        declared |= {name for name, option in options.items() if not option.get("no_log")}
+    assert set(validate.portal_setting_names("public")) == declared
+    assert "cryptopro_pin" in validate.portal_setting_names("secret")
+    assert "portal_https_upstream" in validate.portal_setting_names("portal_https")
+    with pytest.raises(Exception, match="no role"):
+        validate.portal_setting_names("no_such_role")
+
+
+class LazyVars(dict):
+    """Like Ansible's lazy vars: reading a value whose template fails raises."""
+
+    def __init__(self, values: dict, broken: set[str]):
+        super().__init__(values)
+        self.broken = broken
+
+    def __getitem__(self, key):
+        if key in self.broken:
+            raise RuntimeError(f"{key}: 'vault_x' is undefined")
+        return super().__getitem__(key)
+
+
+def test_unresolvable_public_setting_is_a_warning_not_a_crash(region77):
+    values = LazyVars({**region77, "portal_https_acme_ca_bundle": "x"}, {"portal_https_acme_ca_bundle"})
+    result = validate.portal_settings_check(values, host="portal77")
+    assert result["problems"] == []
+    assert any(w.startswith("portal_https_acme_ca_bundle: not checked") for w in result["warnings"])
+    assert result["message"] == "portal77: configuration is valid"
+
+
+def test_message_names_host_and_count(region77):
+    result = validate.portal_settings_check({**region77, "portal_domain_ttl": 0}, host="portal77")
+    assert result["message"].startswith("portal77: 1 problem(s) in the inventory; nothing was changed on any host.")
+    assert "\n  - portal_domain_ttl: got 0;" in result["message"]
+
+
+def test_role_check_keeps_only_the_role_settings(region77):
+    values = {**region77, "portal_domain_ttl": 0, "portal_https_upstream": "http://x;"}
+    https = validate.portal_role_check(values, "portal_https", "portal77")
+    assert [p.split(":")[0] for p in https["problems"]] == ["portal_https_upstream"]
+    assert "role portal_https" in https["message"]
+    domain = validate.portal_role_check(values, "portal_domain", "portal77")
+    named = [p.split(":")[0] for p in domain["problems"]]
+    assert "portal_domain_ttl" in named and "portal_https_upstream" not in named
+    assert validate.portal_role_check(region77, "portal_base")["problems"] == []
+
+
+TSIG = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3I="  # 32 bytes
+
+
+def test_secrets_checked_when_the_vault_is_loaded(region77):
+    good = {**region77, "vault_x": 1, "portal_domain_tsig_secret": TSIG, "cryptopro_pin": "12345678"}
+    assert validate.portal_secrets_check(good)["problems"] == []
+    bad = {**good, "portal_domain_tsig_secret": "not base64!", "cryptopro_pin": "1234\n"}
+    problems = validate.portal_secrets_check(bad)["problems"]
+    assert {p.split(":")[0] for p in problems} == {"portal_domain_tsig_secret", "cryptopro_pin"}
+    assert all("not base64!" not in p and "1234" not in p for p in problems)
+
+
+def test_vault_not_loaded_is_told_from_secret_missing(region77):
+    # The inventory names vault variables, but no vault_* variable is defined: not checked.
+    unloaded = LazyVars(
+        {**region77, "portal_domain_tsig_secret": "t", "cryptopro_pin": "t"},
+        {"portal_domain_tsig_secret", "cryptopro_pin"},
+    )
+    result = validate.portal_secrets_check(unloaded)
+    assert result["problems"] == []
+    assert set(result["unchecked"]) == {"portal_domain_tsig_secret", "cryptopro_pin"}
+    # A vault is loaded but does not define the variable: a problem.
+    loaded = LazyVars({**unloaded, "vault_other": "x"}, unloaded.broken)
+    problems = validate.portal_secrets_check(loaded)["problems"]
+    assert {p.split(":")[0] for p in problems} == {"portal_domain_tsig_secret", "cryptopro_pin"}
+    # Nothing defines a required secret at all: a problem with or without the vault.
+    missing = validate.portal_secrets_check(region77)["problems"]
+    assert {p.split(":")[0] for p in missing} >= {"portal_domain_tsig_secret", "cryptopro_pin"}
+
+
+def test_private_key_only_with_provided(region77):
+    values = {
+        **region77,
+        "vault_x": 1,
+        "portal_domain_tsig_secret": TSIG,
+        "cryptopro_pin": "12345678",
+        "portal_https_certificate_source": "ownca",
+        "portal_https_private_key": "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+    }
+    problems = validate.portal_secrets_check(values)["problems"]
+    assert any(p.startswith("portal_https_private_key:") and "provided" in p for p in problems), problems
+    assert any("does not load" in p for p in problems), problems
+
+
+def test_account_and_rdn_filters():
+    passwd = {"esia-portal": ["x", "998", "998", "", "/var/lib/esia-portal", "/usr/sbin/nologin"]}
+    assert validate.portal_account_problems(passwd, "esia-portal", "/var/lib/esia-portal") == []
+    assert validate.portal_account_problems(passwd, "esia-portal", "/srv/other")
+    assert validate.rdn_escape("ГБУЗ, «МИАЦ»") == "ГБУЗ\\, «МИАЦ»"
+    assert set(validate.FilterModule().filters()) >= {"portal_settings_check", "portal_role_check", "rdn_escape"}
+
+
+def test_service_user_is_not_the_connecting_user(region77):
+    problems = problems_for(region77, portal_service_user="ansible", ansible_user="ansible")
+    assert any(p.startswith("portal_service_user:") and "connects as (ansible_user)" in p for p in problems)
+    assert problems_for(region77, ansible_user="ansible") == []
