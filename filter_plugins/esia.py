@@ -224,65 +224,19 @@ def _x509() -> ModuleType:
     return sys.modules[key]
 
 
-def _certificate_entry(path: str, data: bytes) -> dict:
-    """{path, info} or {path, error} for the bytes of a certificate file (PEM or DER)."""
-    try:
-        text = data.decode("ascii") if data.lstrip().startswith(b"-----BEGIN") else base64.b64encode(data).decode()
-        return {"path": path, "info": _x509().x509_info(text)}
-    except (AnsibleFilterError, UnicodeDecodeError, ValueError) as exc:
-        return {"path": path, "error": str(exc)}
-
-
-def _controller_certificates(settings: Mapping) -> list[dict]:
-    sources = settings.get("esia_client_esia_certificates") or []
-    legacy = settings.get("esia_client_esia_certificate_src") or ""
-    entries = []
-    for path in [*sources, *([legacy] if isinstance(legacy, str) and legacy else [])]:
-        if not isinstance(path, str):
-            continue
-        try:
-            entries.append(_certificate_entry(path, Path(path).read_bytes()))
-        except OSError as exc:
-            entries.append({"path": path, "error": f"cannot read it on the controller: {exc.strerror}"})
-    return entries
-
-
-def _findings(settings: Mapping, today: object) -> dict:
-    if esia_rules.token_alg_problems(settings.get("esia_client_token_alg", "GOST3410_2012_256")):
-        return {"problems": [], "warnings": [], "checks": []}  # reported once, by settings_problems
-    return esia_rules.certificate_findings(
-        _controller_certificates(settings),
-        settings.get("esia_client_token_alg", "GOST3410_2012_256"),
-        settings.get("esia_client_environment", "test"),
-        today,
-        settings.get("esia_client_esia_certificate_min_days", 30),
-    )
-
-
 def esia_client_problems(settings: object, today: object = None) -> list[str]:
     """Every problem of the esia_client settings (module_utils/esia_onboard/esia.py), ESIA's
     certificates on the controller included; empty when fine."""
     if not isinstance(settings, Mapping):
         raise AnsibleFilterError(f"esia_client_problems expects a mapping of settings, got {type(settings).__name__}")
-    problems = esia_rules.settings_problems(settings, today)
-    if not esia_rules.certificate_list_problems(settings.get("esia_client_esia_certificates") or []):
-        problems += _findings(settings, today)["problems"]
-    return problems
+    return esia_rules.role_problems(settings, today, _x509().x509_info)
 
 
 def esia_client_warnings(settings: object, today: object = None) -> list[str]:
     """Non-fatal findings: the standard-solutions deadline, ESIA certificates about to expire."""
     if not isinstance(settings, Mapping):
         raise AnsibleFilterError(f"esia_client_warnings expects a mapping of settings, got {type(settings).__name__}")
-    warnings = esia_rules.standard_solutions_warnings(settings, today)
-    if not esia_rules.certificate_list_problems(settings.get("esia_client_esia_certificates") or []):
-        warnings += _findings(settings, today)["warnings"]
-    if settings.get("esia_client_esia_certificate_src"):
-        warnings.append(
-            "esia_client_esia_certificate_src is deprecated: list the file in esia_client_esia_certificates "
-            "(it keeps working and is installed at esia_client_esia_certificate meanwhile)"
-        )
-    return warnings
+    return esia_rules.role_warnings(settings, today, _x509().x509_info)
 
 
 def esia_certificate_targets(
@@ -312,7 +266,7 @@ def esia_certificate_checks(
         except (binascii.Error, ValueError) as exc:
             entries.append({"path": path, "error": str(exc)})
             continue
-        entries.append(_certificate_entry(path, data))
+        entries.append(esia_rules.certificate_entry(path, data, _x509().x509_info))
     findings = esia_rules.certificate_findings(entries, token_alg, environment, None, min_days)
     checks = []
     for check in findings["checks"]:

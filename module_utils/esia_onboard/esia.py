@@ -22,9 +22,13 @@ Sources (see roles/esia_client/README.md, "Evidence"):
 
 from __future__ import annotations
 
+import base64
 import datetime as _dt
+import importlib.util
 import re
-from collections.abc import Mapping, Sequence
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from .core import UNSET, problem
@@ -439,3 +443,88 @@ def portal_org_type_rule(settings: Mapping[str, Any]) -> list[str]:
 
 def standard_solutions_date_rule(value: Any, settings: Mapping[str, Any]) -> list[str]:
     return _deadline({"esia_client_standard_solutions_date": value})[1]
+
+
+# --- ESIA's certificates on the controller (validate.yml and the role's entry check) -------------
+
+
+def _x509_info() -> Callable[[str], dict]:
+    """The one certificate parser of the toolkit, filter_plugins/x509.py's x509_info (controller only)."""
+    key = "esia_onboard_filter_x509"
+    if key not in sys.modules:
+        location = Path(__file__).resolve().parents[2] / "filter_plugins" / "x509.py"
+        spec = importlib.util.spec_from_file_location(key, location)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[key] = module
+        spec.loader.exec_module(module)
+    return sys.modules[key].x509_info
+
+
+def certificate_entry(path: str, data: bytes, parse: Callable[[str], dict] | None = None) -> dict:
+    """{path, info} or {path, error} for the bytes of a certificate file (PEM or DER)."""
+    parse = parse or _x509_info()
+    try:
+        text = data.decode("ascii") if data.lstrip().startswith(b"-----BEGIN") else base64.b64encode(data).decode()
+        return {"path": path, "info": parse(text)}
+    except Exception as exc:  # the parser raises its own error types: each is reported, not raised
+        return {"path": path, "error": str(exc)}
+
+
+def controller_certificates(settings: Mapping[str, Any], parse: Callable[[str], dict] | None = None) -> list[dict]:
+    """esia_client_esia_certificates (and the deprecated _src) read and parsed on the controller."""
+    sources = settings.get("esia_client_esia_certificates") or []
+    legacy = settings.get("esia_client_esia_certificate_src") or ""
+    if not _given(sources) or certificate_list_problems(sources):
+        sources = []
+    entries = []
+    for path in [*sources, *([legacy] if isinstance(legacy, str) and _given(legacy) and legacy else [])]:
+        try:
+            entries.append(certificate_entry(path, Path(path).read_bytes(), parse))
+        except OSError as exc:
+            entries.append({"path": path, "error": f"cannot read it on the controller: {exc.strerror}"})
+    return entries
+
+
+def _file_findings(settings: Mapping[str, Any], today: Any, parse: Callable[[str], dict] | None) -> dict:
+    token_alg = settings.get("esia_client_token_alg", "GOST3410_2012_256")
+    if token_alg_problems(token_alg):
+        return {"problems": [], "warnings": [], "checks": []}  # reported by token_alg_rule
+    min_days = settings.get("esia_client_esia_certificate_min_days", 30)
+    return certificate_findings(
+        controller_certificates(settings, parse),
+        token_alg,
+        settings.get("esia_client_environment", "test"),
+        today,
+        min_days if isinstance(min_days, int) and _given(min_days) else 30,
+    )
+
+
+def certificate_files_cross(settings: Mapping[str, Any], today: Any = None, parse=None) -> list[str]:
+    """CROSS rule: ESIA's certificates readable, of the token algorithm's key type; one valid now in prod."""
+    return _file_findings(settings, today, parse)["problems"]
+
+
+def certificate_files_warning(settings: Mapping[str, Any], today: Any = None, parse=None) -> list[str]:
+    """WARNING: ESIA's certificates expiring soon or expired, none at all outside prod, the deprecated _src."""
+    warnings = _file_findings(settings, today, parse)["warnings"]
+    legacy = settings.get("esia_client_esia_certificate_src")
+    if isinstance(legacy, str) and _given(legacy) and legacy:
+        warnings.append(
+            problem(
+                "esia_client_esia_certificate_src",
+                legacy,
+                "is deprecated: list the file in esia_client_esia_certificates (meanwhile it is still installed at "
+                "esia_client_esia_certificate and checked)",
+            )
+        )
+    return warnings
+
+
+def role_problems(settings: Mapping[str, Any], today: Any = None, parse=None) -> list[str]:
+    """Everything above for the role's entry check: settings_problems + certificate_files_cross."""
+    return settings_problems(settings, today) + certificate_files_cross(settings, today, parse)
+
+
+def role_warnings(settings: Mapping[str, Any], today: Any = None, parse=None) -> list[str]:
+    """The role's warnings: the standard-solutions deadline and certificate_files_warning."""
+    return standard_solutions_warnings(settings, today) + certificate_files_warning(settings, today, parse)

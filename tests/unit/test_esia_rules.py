@@ -256,3 +256,15 @@ def test_new_settings_are_declared_with_the_same_default_in_spec_and_defaults():
         assert options[name]["default"] == default == defaults[name], name
         assert options[name]["description"]
     assert options["esia_client_token_alg"]["choices"] == list(rules.TOKEN_ALGORITHMS)
+
+
+def test_registry_signatures_without_the_filter(certificates):
+    """The functions settings.py registers work on plain settings, with the toolkit's own parser."""
+    settings = {"esia_client_environment": "prod", "esia_client_token_alg": "RS256",
+                "esia_client_esia_certificates": [str(certificates["gost"])]}  # fmt: skip
+    mismatch, none_valid = rules.certificate_files_cross(settings)
+    assert "has a gost2012_256 key" in mismatch and "production needs" in none_valid
+    assert rules.token_alg_rule("RS256", settings) == []
+    assert rules.org_scopes_rule(["org_ogrn"], {"esia_client_scopes": ["openid"], "esia_client_api_version": "v1"})
+    assert rules.portal_org_type_rule({"portal_org": {"type": "Иная организация"}}) == []
+    assert rules.standard_solutions_date_rule("2027-13-01", settings)
