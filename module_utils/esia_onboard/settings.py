@@ -415,6 +415,21 @@ def _bind_names(rules: dict[str, Rule]) -> None:
 
 _bind_names(RULES)
 
+# esia_client, issue 13: the rules of module_utils/esia_onboard/esia.py
+from . import esia  # noqa: E402
+
+RULES.update(
+    {
+        "esia_client_token_alg": esia.token_alg_rule,
+        "esia_client_esia_certificates": esia.esia_certificates_rule,
+        "esia_client_org_scopes": esia.org_scopes_rule,
+        "esia_client_org_type": esia.org_type_rule,
+        "esia_client_standard_solutions_date": esia.standard_solutions_date_rule,
+    }
+)
+CROSS_RULES += [esia.portal_org_type_rule, esia.standard_solutions_problems, esia.certificate_files_cross]
+WARNINGS += [esia.standard_solutions_warnings, esia.certificate_files_warning]
+
 CROSS_RULES += [
     names.names_in_zone_cross,
     names.fallback_cross,
