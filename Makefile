@@ -10,7 +10,7 @@ BIN        := $(VENV)/bin
 PYTHON     ?= python3
 STAMPS     := .cache/stamps
 APT_PACKAGES := podman runc debootstrap bind9 bind9-dnsutils libengine-gost-openssl openssl curl python3-venv \
-                chromium chromium-driver prometheus
+                chromium chromium-driver prometheus pebble
 
 export CONTAINERS_CONF := $(CURDIR)/lab/containers.conf
 export PATH := $(CURDIR)/$(BIN):$(PATH)

@@ -18,6 +18,7 @@ import yaml
 
 from lab import image, podman
 from lab.bind import BindServer, TsigKey, Zone
+from lab.pebble import PebbleServer
 
 REPO = Path(__file__).resolve().parent.parent
 INVENTORY = REPO / "inventories" / "lab"
@@ -61,6 +62,21 @@ def bind_server(values: dict | None = None) -> BindServer:
             # A read-only stand-in for 2dr.ru holding the old name.
             Zone(fallback_zone, records=(f"{fallback_label} 300 IN A {v['portal_domain_address']}",)),
         ],
+    )
+
+
+def pebble_server(values: dict | None = None) -> PebbleServer:
+    """The lab's ACME CA: resolves through the lab's BIND, validates http-01 on
+    the lab portal's published HTTP port, TLS from the lab CA."""
+    v = values or lab_vars()
+    return PebbleServer(
+        state_dir=state_dir() / "pebble",
+        ca_dir=state_dir() / "ca",
+        port=int(v["lab_pebble_port"]),
+        management_port=int(v["lab_pebble_management_port"]),
+        http_port=int(v["lab_portal_http_port"]),
+        tls_port=int(v["lab_pebble_tls_port"]),
+        dns_server=f"127.0.0.1:{v['lab_bind_port']}",
     )
 
 
@@ -118,6 +134,8 @@ def status() -> int:
     print(f"image    {image.reference()} {'present' if image.exists() else 'missing'}")
     print(f"bind     127.0.0.1:{server.port} {'running pid ' + str(server.pid()) if server.running() else 'stopped'}")
     print(f"portal   {CONTAINER} {'running' if running.stdout.strip() == 'true' else 'stopped'}")
+    pebble = pebble_server()
+    print(f"pebble   {pebble.directory_url} {'running pid ' + str(pebble.pid()) if pebble.running() else 'stopped'}")
     return 0
 
 
@@ -143,11 +161,13 @@ def main(argv: list[str] | None = None) -> int:
         server.start(reset_zones=args.reset)
         if args.action == "up":
             portal_up(values)
+            pebble_server(values).start()
         status()
     elif args.action == "portal-up":
         portal_up(name=args.name, http_port=args.http_port, https_port=args.https_port)
     elif args.action == "down":
         portal_down()
+        pebble_server().stop()
         bind_server().stop()
     elif args.action == "bind-down":
         bind_server().stop()

@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from . import accounts, consistency, names, net, nginx, org, paths, secrets, subjects, values
+from . import accounts, acme, consistency, names, net, nginx, org, paths, secrets, subjects, values
 from .core import UNSET, problem
 
 Rule = Callable[[Any, Mapping[str, Any]], list[str]]
@@ -48,10 +48,11 @@ CHOICE_HINTS: dict[str, str] = {
     "cryptopro_backend": "cryptopro = CryptoPro CSP, production; openssl_gost = lab, tests",
     "esia_client_environment": "test first, per the Appendix E application; prod after ESIA's answer",
     "esia_client_api_version": "v2 = v2/ac + v3/te, the default; v1 = legacy",
-    "portal_https_certificate_source": "provided = production; ownca, selfsigned = lab, tests",
+    "portal_https_certificate_source": "provided = production (CSR); acme = an ACME CA; ownca, selfsigned = lab, tests",
     "portal_https_fallback_certificate_source": "or leave it out to follow portal_https_certificate_source",
     "portal_https_fallback_mode": "serve = the old name keeps serving the portal, as the seed asks; redirect = 301",
-    "portal_https_key_type": "ecdsa = P-256, the default; rsa = 3072 bit",
+    "portal_https_key_type": "auto = rsa for provided, ecdsa for the others (the default); ecdsa = P-256; rsa",
+    "portal_https_acme_challenge": "http-01 = through this nginx on port 80; dns-01 = TXT with the portal_domain key",
     "portal_domain_tsig_algorithm": "hmac-sha256 recommended; hmac-md5 is refused as weak",
 }
 
@@ -345,6 +346,11 @@ RULES.update(
         "portal_https_tls_dir": paths.dedicated_dir_rule,
         "portal_https_webroot": paths.dedicated_dir_rule,
         "portal_https_ownca_dir": values.one_line_rule,
+        "portal_https_acme_directory": acme.directory_rule,
+        "portal_https_acme_email": acme.email_or_empty_rule,
+        "portal_https_acme_renew_days": acme.renew_days_rule,
+        "portal_https_acme_ca_bundle": acme.ca_bundle_rule,
+        "portal_https_acme_eab_kid": acme.eab_kid_rule,
         "portal_https_acme_webroot": paths.dedicated_dir_rule,
         # cryptopro
         "cryptopro_container": names.container_rule,
@@ -438,6 +444,7 @@ CROSS_RULES += [
     nginx.distinct_ports_cross,
     values.renewal_window_cross,
     subjects.default_subject_cross,
+    acme.acme_cross,
     consistency.cryptopro_source_cross,
     consistency.https_upstream_cross,
     consistency.https_fallback_cross,
@@ -454,6 +461,8 @@ SECRET_RULES.update(
         "cryptopro_license_serial": secrets.license_serial_rule,
         "portal_https_private_key": secrets.pem_key_or_empty_rule,
         "portal_https_fallback_private_key": secrets.pem_key_or_empty_rule,
+        "portal_https_acme_account_key": acme.account_key_rule,
+        "portal_https_acme_eab_hmac_key": acme.eab_hmac_rule,
     }
 )
 _bind_names(SECRET_RULES)

@@ -391,7 +391,7 @@ def test_provided_certificate_with_vault_key_is_installed_by_a_reload(lab):
     assert der == cert.public_bytes(serialization.Encoding.DER)
     assert nginx_master_pid() == pid, "nginx was restarted; a certificate change must only reload it"
     assert served_fingerprint(FALLBACK) == fallback_before
-    mode = podman_exec(CONTAINER, "stat", "-c", "%a %U", "/etc/ssl/esia-portal/private/zapis.miac99.test.key")
+    mode = podman_exec(CONTAINER, "stat", "-L", "-c", "%a %U", "/etc/ssl/esia-portal/live/zapis.miac99.test/privkey.pem")
     assert mode.stdout.split() == ["600", "root"]
     site = podman_exec(CONTAINER, "cat", SITE_FILE, check=True).stdout
     main_block = site.split("# The MIAC's name (canonical).")[1].split("# The old name, kept working.")[0]

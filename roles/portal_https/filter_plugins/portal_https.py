@@ -9,6 +9,14 @@
   PEM form, for pinning the Russian Trusted Root CA.
 - `portal_https_ascii_name`: a DNS name in the form nginx and certificates use
   (IDNA A-labels, lower case, no trailing dot), so `запись.миац.рф` works.
+- `portal_https_acme_plan`: whether the certificate installed on the host must
+  be ordered again from the ACME CA (missing, other key, names not covered,
+  fewer than the renewal days left, or forced), with the reason.
+- `portal_https_stapling`: whether OCSP stapling can be turned on for a checked
+  certificate (an OCSP URL, and a chain that verifies up to a root nginx
+  trusts), and why not.
+- `portal_https_key_type`: the key type the role makes for a certificate
+  source (`auto`: RSA for `provided`, ECDSA P-256 for the others).
 """
 
 from __future__ import annotations
@@ -301,9 +309,147 @@ def portal_https_ca_certificate(data: str, label: str = "the CA certificate") ->
     }
 
 
+def portal_https_acme_plan(
+    installed: str,
+    names: list[str],
+    public_key: str = "",
+    renew_days: int = 30,
+    force: bool = False,
+    now: str | datetime.datetime | None = None,
+) -> dict:
+    """Decide whether to order a certificate from the ACME CA.
+
+    `installed` is the full chain PEM installed on the host ("" when none).
+    Returns `due` (bool), `reason` (one sentence), `days_left` (None without a
+    readable certificate), and `leaf_pem` / `chain_pem` of the installed
+    certificate when it stays."""
+    if isinstance(renew_days, bool) or not isinstance(renew_days, int) or renew_days < 1:
+        raise AnsibleFilterError(f"portal_https_acme_plan: renew_days must be a positive integer, got {renew_days!r}")
+    plan: dict = {"due": True, "days_left": None, "leaf_pem": "", "chain_pem": ""}
+    if not installed or "-----BEGIN CERTIFICATE-----" not in str(installed):
+        plan["reason"] = "no certificate is installed yet"
+        return plan
+    check = portal_https_certificate_check(
+        installed,
+        names=names,
+        public_key=public_key or None,
+        warning_days=renew_days,
+        certificate_label="the installed certificate",
+        now=now,
+    )
+    plan["days_left"] = check.get("days_left")
+    if check["errors"]:
+        plan["reason"] = "the installed certificate cannot stay: " + " | ".join(check["errors"])
+    elif check["days_left"] < renew_days:
+        plan["reason"] = (
+            f"the installed certificate expires on {check['not_after']}, in {check['days_left']} day(s),"
+            f" fewer than portal_https_acme_renew_days ({renew_days})"
+        )
+    elif force:
+        plan["reason"] = "portal_https_acme_force_renew is true"
+    else:
+        plan.update(
+            due=False,
+            reason=f"the installed certificate is valid until {check['not_after']} ({check['days_left']} days left)",
+            leaf_pem=check["leaf_pem"],
+            chain_pem=check["chain_pem"],
+        )
+    return plan
+
+
+def _trusted(bundle: str | bytes) -> list[x509.Certificate]:
+    data = bundle.encode() if isinstance(bundle, str) else bundle
+    found = []
+    for block in _PEM_CERT.findall(data or b""):
+        try:
+            found.append(x509.load_pem_x509_certificate(block))
+        except ValueError:
+            continue  # one unreadable entry in a system bundle must not hide the others
+    return found
+
+
+def portal_https_stapling(
+    leaf_pem: str,
+    chain_pem: str = "",
+    ocsp_uri: str = "",
+    trusted: str = "",
+    enabled: bool = True,
+    trusted_label: str = "the trust store",
+) -> dict:
+    """OCSP stapling for one checked certificate: `on` and `reason`.
+
+    nginx verifies a stapled response with the issuer's certificate and the
+    roots in `ssl_trusted_certificate` (`trusted`, PEM bundle); it is only
+    turned on when the certificate has an OCSP responder URL, has its issuer in
+    the chain, and the last certificate of the chain was issued by a root in
+    `trusted`. Otherwise stapling stays off and `reason` says why."""
+    if not enabled:
+        return {"on": False, "reason": "portal_https_ocsp_stapling is false"}
+    if not ocsp_uri:
+        return {"on": False, "reason": "the certificate names no OCSP responder (no AIA OCSP URL)"}
+    chain = _load_pem_certificates(chain_pem or "", "the chain")
+    if not chain:
+        return {"on": False, "reason": "the issuer certificate is not in the chain, so a response cannot be verified"}
+    top = chain[-1]
+    roots = [c for c in _trusted(trusted) if c.subject == top.issuer]
+    if not any(_issued_by(top, root) for root in roots):
+        hint = (
+            " (a certificate from the Russian Trusted Root CA: set portal_https_russian_trusted_root_file)"
+            if "Russian Trusted" in top.issuer.rfc4514_string()
+            else ""
+        )
+        return {
+            "on": False,
+            "reason": f"the chain ends at {top.issuer.rfc4514_string()}, which is not a root in {trusted_label}{hint}",
+        }
+    return {"on": True, "reason": f"the chain verifies up to {top.issuer.rfc4514_string()}"}
+
+
+def portal_https_key_type(key_type: str, source: str) -> str:
+    """`auto` -> `rsa` for `provided` (НУЦ Минцифры's documented CSR is RSA),
+    `ecdsa` for every other source; an explicit type is kept."""
+    if key_type in ("ecdsa", "rsa"):
+        return key_type
+    if key_type != "auto":
+        raise AnsibleFilterError(f"portal_https_key_type: expected auto, ecdsa or rsa, got {key_type!r}")
+    return "rsa" if source == "provided" else "ecdsa"
+
+
+def portal_https_acme_challenge_for(names: list[str], challenge: str, zone: str = "") -> str:
+    """The ACME challenge for one certificate: dns-01 only when every name is
+    inside `zone` (the MIAC zone the portal_domain TSIG key may write),
+    otherwise http-01 (the fallback under 2dr.ru is not the MIAC's zone)."""
+    if challenge not in ("http-01", "dns-01"):
+        raise AnsibleFilterError(f"portal_https_acme_challenge_for: expected http-01 or dns-01, got {challenge!r}")
+    if challenge == "http-01":
+        return challenge
+    apex = portal_https_ascii_name(zone) if zone and zone.strip() else ""
+    inside = bool(apex) and all(portal_https_ascii_name(n).endswith("." + apex) for n in names)
+    return "dns-01" if inside else "http-01"
+
+
+def portal_https_stock_conffile(conffiles: str, path: str, md5: str) -> bool:
+    """True when `path` has the md5sum dpkg recorded for it (`dpkg-query
+    --showformat='${Conffiles}'` output: " /path md5" lines), i.e. it is the
+    file the package shipped, unchanged. A file dpkg does not list, or marks
+    obsolete, is never taken as stock."""
+    if not isinstance(conffiles, str):
+        raise AnsibleFilterError(f"portal_https_stock_conffile expects dpkg-query text, got {conffiles!r:.60}")
+    for line in conffiles.splitlines():
+        fields = line.split()
+        if len(fields) >= 2 and fields[0] == path:
+            return len(fields) == 2 and bool(md5) and fields[1].lower() == md5.lower()
+    return False
+
+
 class FilterModule:
     def filters(self) -> dict:
         return {
+            "portal_https_acme_plan": portal_https_acme_plan,
+            "portal_https_stapling": portal_https_stapling,
+            "portal_https_key_type": portal_https_key_type,
+            "portal_https_acme_challenge_for": portal_https_acme_challenge_for,
+            "portal_https_stock_conffile": portal_https_stock_conffile,
             "portal_https_certificate_check": portal_https_certificate_check,
             "portal_https_ca_certificate": portal_https_ca_certificate,
             "portal_https_ascii_name": portal_https_ascii_name,

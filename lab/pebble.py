@@ -1,0 +1,250 @@
+"""A real ACME CA on 127.0.0.1 for the lab and the tests: Let's Encrypt's pebble
+(Debian package `pebble`).
+
+pebble serves its ACME directory over HTTPS with a certificate issued here
+by the lab CA (the same layout the portal_https role's `ownca` source uses,
+made here when it is missing), resolves names through the lab's BIND9
+(`-dnsserver`) and validates http-01 on the port the lab portal publishes
+(`httpPort`). Everything lives in one state directory; the server is stopped
+by its own pid.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import ipaddress
+import json
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+PEBBLE = "/usr/bin/pebble"
+# Fast and deterministic: no random sleeps before validation, no nonce
+# rejections, and never reuse an authorization (a failing challenge must fail).
+ENVIRONMENT = {"PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": "0", "PEBBLE_AUTHZREUSE": "0"}
+
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "esia-onboard lab"),
+        ]
+    )
+
+
+def _write_key(path: Path, key) -> None:
+    path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    os.chmod(path, 0o600)
+
+
+def _ca_certificate(subject, key, issuer, issuer_key, path_length):
+    now = datetime.datetime.now(datetime.UTC)
+    usage = x509.KeyUsage(False, False, False, False, False, True, True, False, False)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
+        .add_extension(usage, critical=True)
+        .sign(issuer_key, hashes.SHA256())
+    )
+
+
+def ensure_lab_ca(ca_dir: Path) -> None:
+    """The lab CA (root + issuing CA) in the layout of roles/portal_https
+    tasks/ownca_ca.yml: kept when present, made when missing."""
+    issuing_cert, issuing_key = ca_dir / "issuing-ca.crt", ca_dir / "issuing-ca.key"
+    if issuing_cert.exists() and issuing_key.exists():
+        return
+    ca_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(ca_dir, 0o700)
+    root_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    root = _ca_certificate(
+        _name("esia-onboard lab root CA"), root_key, _name("esia-onboard lab root CA"), root_key, None
+    )
+    issuing = _ca_certificate(_name("esia-onboard lab issuing CA"), key, root.subject, root_key, 0)
+    _write_key(ca_dir / "root-ca.key", root_key)
+    _write_key(issuing_key, key)
+    (ca_dir / "root-ca.crt").write_bytes(root.public_bytes(serialization.Encoding.PEM))
+    issuing_cert.write_bytes(issuing.public_bytes(serialization.Encoding.PEM))
+
+
+@dataclass
+class PebbleServer:
+    state_dir: Path
+    ca_dir: Path
+    port: int
+    management_port: int
+    http_port: int
+    tls_port: int
+    dns_server: str
+    eab_keys: dict[str, str] = field(default_factory=dict)
+    address: str = "127.0.0.1"
+
+    @property
+    def config(self) -> Path:
+        return self.state_dir / "pebble-config.json"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.state_dir / "pebble.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.state_dir / "pebble.log"
+
+    @property
+    def directory_url(self) -> str:
+        return f"https://{self.address}:{self.port}/dir"
+
+    @property
+    def ca_bundle(self) -> Path:
+        """What verifies the directory's TLS certificate: the lab root CA."""
+        return self.ca_dir / "root-ca.crt"
+
+    def _tls_certificate(self) -> None:
+        ensure_lab_ca(self.ca_dir)
+        issuer = x509.load_pem_x509_certificate((self.ca_dir / "issuing-ca.crt").read_bytes())
+        issuer_key = serialization.load_pem_private_key((self.ca_dir / "issuing-ca.key").read_bytes(), None)
+        chain = (self.ca_dir / "issuing-ca.crt").read_bytes()
+        key = ec.generate_private_key(ec.SECP256R1())
+        now = datetime.datetime.now(datetime.UTC)
+        san = x509.SubjectAlternativeName(
+            [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(self.address))]
+        )
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(_name("pebble (esia-onboard lab ACME CA)"))
+            .issuer_name(issuer.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=365))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(san, critical=False)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .sign(issuer_key, hashes.SHA256())
+        )
+        _write_key(self.state_dir / "tls.key", key)
+        (self.state_dir / "tls.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM) + chain)
+
+    def write(self) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.state_dir, 0o700)
+        self._tls_certificate()
+        settings = {
+            "listenAddress": f"{self.address}:{self.port}",
+            "managementListenAddress": f"{self.address}:{self.management_port}",
+            "certificate": str(self.state_dir / "tls.crt"),
+            "privateKey": str(self.state_dir / "tls.key"),
+            "httpPort": self.http_port,
+            "tlsPort": self.tls_port,
+            "ocspResponderURL": "",
+            "externalAccountBindingRequired": bool(self.eab_keys),
+        }
+        if self.eab_keys:
+            settings["externalAccountMACKeys"] = self.eab_keys
+        self.config.write_text(json.dumps({"pebble": settings}, indent=2) + "\n")
+        os.chmod(self.config, 0o600)
+
+    def pid(self) -> int | None:
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except FileNotFoundError:
+            return None
+        # A recycled pid that is not our pebble must never be signalled.
+        return pid if str(self.config).encode() in cmdline else None
+
+    def running(self) -> bool:
+        return self.pid() is not None
+
+    def start(self, timeout: float = 20.0) -> None:
+        if self.running():
+            return
+        self.write()
+        with self.log_file.open("ab") as log:
+            process = subprocess.Popen(
+                [PEBBLE, "-config", str(self.config), "-dnsserver", self.dns_server],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, **ENVIRONMENT},
+                cwd=self.state_dir,
+                start_new_session=True,
+            )
+        self.pid_file.write_text(f"{process.pid}\n")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                break
+            if self._answers():
+                return
+            time.sleep(0.2)
+        self.stop()
+        log_text = self.log_file.read_text(errors="replace") if self.log_file.exists() else "(no log)"
+        raise RuntimeError(f"pebble did not start on {self.directory_url}:\n{log_text[-2000:]}")
+
+    def _answers(self) -> bool:
+        context = ssl.create_default_context(cafile=str(self.ca_bundle))
+        try:
+            with (
+                socket.create_connection((self.address, self.port), timeout=1) as raw,
+                context.wrap_socket(raw, server_hostname=self.address) as tls,
+            ):
+                tls.sendall(f"GET /dir HTTP/1.1\r\nHost: {self.address}\r\nConnection: close\r\n\r\n".encode())
+                return tls.recv(12).startswith(b"HTTP/1.1 200")
+        except OSError:
+            return False
+
+    def roots(self) -> str:
+        """The root of the chains pebble issues (PEM, from its management API)."""
+        context = ssl.create_default_context(cafile=str(self.ca_bundle))
+        with (
+            socket.create_connection((self.address, self.management_port), timeout=5) as raw,
+            context.wrap_socket(raw, server_hostname=self.address) as tls,
+        ):
+            tls.sendall(f"GET /roots/0 HTTP/1.1\r\nHost: {self.address}\r\nConnection: close\r\n\r\n".encode())
+            data = b""
+            while chunk := tls.recv(65536):
+                data += chunk
+        return data.partition(b"\r\n\r\n")[2].decode()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        pid = self.pid()
+        if pid is None:
+            return
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)  # our own child: reap it, or kill(pid, 0) sees a zombie
+            time.sleep(0.1)
+        else:
+            os.kill(pid, signal.SIGKILL)
+        self.pid_file.unlink(missing_ok=True)
