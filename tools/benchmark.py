@@ -1,44 +1,54 @@
-"""Benchmark of site.yml on the lab: cold, warm, check, and fleets of 1, 4 and 8 hosts.
+"""make bench: site.yml measured against a floor measured in the same run.
 
-    .venv/bin/python tools/benchmark.py                 # everything (about 15-30 minutes on 2 cores)
-    .venv/bin/python tools/benchmark.py --sizes 1,4     # smaller fleet
-    .venv/bin/python tools/benchmark.py --json bench.json --keep
+    .venv/bin/python tools/benchmark.py                         # every row (about 15-20 minutes on 2 cores)
+    .venv/bin/python tools/benchmark.py --rows warm,check,status --transport pipelined,mitogen --fleet 0
+    .venv/bin/python tools/benchmark.py --json artifacts/benchmark.json
+    .venv/bin/python tools/benchmark.py --markdown artifacts/benchmark.json   # the table of that run, for README
 
-Not a test and not part of `make test`: it measures. Every host is a fresh
-lab container (podman + systemd, ports on 127.0.0.1 only) with its own region
-code, portal name, fallback name, key container and ports; DNS is a BIND9 of
-its own on a free loopback port (the shared lab is not touched); facts are
-cached in a directory of its own, so the first run is really cold.
+Not a test and not part of `make test`: it measures. Shared machines vary
+from day to day, so every verdict is a ratio against a floor measured in the
+same run: the baseline, tools/bench/baseline.yml, 60 trivial module tasks
+(ansible.builtin.ping) on the same host over the same transport. Absolute
+figures are printed beside each ratio.
 
-Transport: by default Ansible reaches the containers over its ssh connection
-with pipelining, tools/podman-ssh standing in for ssh (`podman exec -i`);
---transport mitogen runs under Mitogen's strategy (the opt-in fast path,
-ANSIBLE_STRATEGY=mitogen_linear) over the lab's `podman` connection;
---transport podman uses the containers.podman.podman plugin, which cannot
-pipeline.
+Rows (docs/benchmark.md):
+  tasks   tasks executed on the host in a warm site.yml run (recap ok)        <= 60
+  warm    warm site.yml, 1 host / the baseline, per transport                  <= 1.5
+  check   site.yml --check --diff on the converged host / the baseline         <= 1.5
+  fleet   N-host warm run, wall / the CPU bound (N x per-host CPU / cores)     <= 1.15
+  demo    second `make demo` (warm, changed=0) / the baseline over the lab     <= 1.5 and < 30 s
+  status  playbooks/status.yml, 1 converged host / the baseline                <= 0.5
 
-Phases:
-  cold      site.yml on one fresh host
-  warm      site.yml again on that host (must report changed=0)
-  check     site.yml --check --diff on that host
-  fleet N   for each N of --sizes: start hosts up to N, converge the new ones
-            (not timed as a target), then time a warm run over all N at
-            forks >= max(8, N)
+Hosts: the benchmark's own throw-away lab containers (esia-bench-1 ...,
+loopback ports only) with their own region codes and a BIND9 of its own on a
+free loopback port; facts are cached in its own work directory. Only the demo
+row uses the shared lab (inventories/lab): it is used if up, else started with
+`python -m lab up` and stopped again afterwards. Run it under the lab lock:
+`flock /tmp/esia-lab.lock .venv/bin/python tools/benchmark.py`.
 
-Targets (docs/benchmark.md): warm <= cold / 4 with changed=0, and the warm run
-over 8 hosts <= 2 x the warm run over 1. Exit status 0 when every target
-measured is met, 1 when one is missed, 2 when a run failed. Each run's CPU
-time is measured too, on the controller (ansible-playbook and everything it
-waited for) and in the containers (podman stats); with it the script works out
-what this machine allows for each target (its "bounds" lines), so a missed
-target says whether the toolkit or the machine is short.
+Transports: pipelined (the default: Ansible's ssh connection with pipelining
+and piped transfers, tools/podman-ssh standing in for ssh, as the lab
+inventory does), mitogen (the same connection under Mitogen's strategy,
+ANSIBLE_STRATEGY=mitogen_linear), podman (the containers.podman.podman plugin,
+for comparison only).
+
+CPU: controller, what ansible-playbook and every process it waited for used
+(getrusage); host, what the containers used meanwhile (podman stats). Where a
+target is missed the script prints what costs what: controller and host CPU,
+the cost per task against the baseline's, and the slowest tasks (the
+profile_tasks summary that ansible.cfg enables).
+
+Exit status: 0 when every row measured meets its target, 1 when one misses,
+2 when a playbook run failed.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
+import platform
 import re
 import resource
 import socket
@@ -46,7 +56,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import yaml
@@ -54,33 +64,362 @@ import yaml
 if __package__ in (None, ""):  # run as `python tools/benchmark.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lab.__main__ import lab_vars, portal_down, portal_up
-from lab.bind import BindServer, TsigKey, Zone
-from tests.harness import REPO, PlaybookRun, ansible_playbook
-
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+BASELINE = REPO / "tools" / "bench" / "baseline.yml"
+BASELINE_TASKS = 60
+LAB_INVENTORY = REPO / "inventories" / "lab"
+LAB_CONTAINER = "esia-lab-portal"
 CONTAINER_PREFIX = "esia-bench-"
 HTTP_BASE, HTTPS_BASE = 39100, 39200
-WARM_OVER_COLD = 0.25
-FLEET_OVER_SINGLE = 2.0
+
+ROWS = ("tasks", "warm", "check", "fleet", "demo", "status")
+TRANSPORTS = ("pipelined", "mitogen", "podman")
+MAX_TASKS = 60
+WARM_OVER_BASELINE = 1.5
+CHECK_OVER_BASELINE = 1.5
+FLEET_OVER_BOUND = 1.15
+DEMO_OVER_BASELINE = 1.5
+DEMO_SECONDS = 30.0
+STATUS_OVER_BASELINE = 0.5
+SLOWEST = 8  # slowest tasks printed for a missed target
+
+MEASURES = {
+    "tasks": "tasks executed on the host, warm site.yml (recap ok)",
+    "warm": "warm site.yml, 1 host / baseline",
+    "check": "site.yml --check --diff, converged host / baseline",
+    "fleet": "{n}-host warm site.yml, wall / CPU bound",
+    "demo": "second make demo (changed=0) / baseline",
+    "status": "playbooks/status.yml, converged host / baseline",
+}
+
+
+# --------------------------------------------------------------------------- parsing
+
+_RECAP = re.compile(r"^(?P<host>\S+)\s+:\s+(?P<counts>ok=\d+(?:\s+\w+=\d+)*)\s*$", re.MULTILINE)
+_COUNT = re.compile(r"(\w+)=(\d+)")
+_TASK_TIME = re.compile(r"^(?P<name>.+?) -+ (?P<seconds>\d+(?:\.\d+)?)s\s*$")
+COUNTERS = ("ok", "changed", "unreachable", "failed", "skipped", "rescued", "ignored")
+
+
+def parse_recap(output: str) -> dict[str, dict[str, int]]:
+    """PLAY RECAP lines: {host: {ok, changed, unreachable, failed, skipped, rescued, ignored}}."""
+    recap: dict[str, dict[str, int]] = {}
+    for match in _RECAP.finditer(output):
+        counts = {key: int(value) for key, value in _COUNT.findall(match["counts"])}
+        recap[match["host"]] = {key: counts.get(key, 0) for key in COUNTERS}
+    return recap
+
+
+def parse_task_times(output: str) -> list[tuple[str, float]]:
+    """The profile_tasks summary after TASKS RECAP: (task, seconds), slowest first.
+
+    The summary is the block of `name ----- 1.23s` lines under the `=====`
+    rule that follows the TASKS RECAP banner."""
+    _, banner, tail = output.rpartition("TASKS RECAP")
+    if not banner:
+        return []
+    lines = tail.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.strip().startswith("====")), None)
+    if start is None:
+        return []
+    times: list[tuple[str, float]] = []
+    for line in lines[start + 1 :]:
+        match = _TASK_TIME.match(line.rstrip())
+        if not match:
+            if times:
+                break
+            continue
+        times.append((match["name"].strip(), float(match["seconds"])))
+    return sorted(times, key=lambda item: item[1], reverse=True)
+
+
+_GO_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|h|m|s)")
+_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def go_duration_seconds(text: str) -> float:
+    """podman prints durations the Go way: '2.37s', '1m2.5s', '512ms', '1h0m3s'."""
+    parts = _GO_DURATION.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text.strip():
+        raise ValueError(f"not a duration: {text!r}")
+    return sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts)
+
+
+# --------------------------------------------------------------------------- arithmetic
+
+
+def ratio(value: float, floor: float) -> float:
+    """value / floor; a floor of zero or less is a broken measurement, not a ratio."""
+    if floor <= 0:
+        raise ValueError(f"cannot divide by a floor of {floor}")
+    return value / floor
+
+
+def cpu_bound(hosts: int, per_host_cpu: float, cores: int, single_wall: float = 0.0) -> float:
+    """The least wall time `hosts` hosts can take on this machine.
+
+    Controller and containers share the machine's cores, so N hosts need N
+    times one host's CPU (controller + host), spread over the cores; and no
+    fleet finishes before one host's own run (single_wall) would."""
+    if hosts < 1 or cores < 1:
+        raise ValueError(f"hosts ({hosts}) and cores ({cores}) must be at least 1")
+    return max(hosts * per_host_cpu / cores, single_wall)
 
 
 @dataclass
-class Measurement:
-    phase: str
+class Run:
+    """One ansible-playbook run, with what it cost."""
+
+    name: str
+    transport: str
     hosts: int
     seconds: float
     rc: int
-    ok: int
-    changed: int
-    failed: int
-    unreachable: int
-    cpu_seconds: float = 0.0  # controller: ansible-playbook and the processes it waited for
-    host_cpu_seconds: float = 0.0  # the benchmark's containers (podman's cumulative cpu_time)
+    ok: int = 0
+    changed: int = 0
+    failed: int = 0
+    unreachable: int = 0
+    skipped: int = 0
+    cpu: float = 0.0  # controller: ansible-playbook and what it waited for
+    host_cpu: float = 0.0  # the containers, from podman stats
+    slowest: list[tuple[str, float]] = field(default_factory=list)
+    log: str = ""
+
+    @property
+    def clean(self) -> bool:
+        return self.rc == 0 and self.changed == 0 and self.failed == 0 and self.unreachable == 0
+
+    @property
+    def ok_per_host(self) -> float:
+        return self.ok / max(self.hosts, 1)
 
 
-def region_code(index: int) -> str:
-    """Region codes of the benchmark's hosts: 91, 92, ... (never the lab's 99)."""
-    return f"{90 + index}"
+@dataclass
+class Row:
+    row: str
+    transport: str
+    measure: str
+    figures: str
+    value: float | None
+    target: str
+    met: bool | None
+    costs: list[str] = field(default_factory=list)
+
+
+def verdict(met: bool | None) -> str:
+    return "n/a" if met is None else ("met" if met else "MISSED")
+
+
+def not_clean(run: Run) -> str | None:
+    """Why a run cannot be judged as a warm, read-only run (None when it can)."""
+    if run.rc != 0 or run.failed or run.unreachable:
+        return f"the run failed (rc={run.rc}, failed={run.failed}, unreachable={run.unreachable}): see {run.log}"
+    if run.changed:
+        return f"not a warm run: changed={run.changed}"
+    return None
+
+
+def split_ratio(run: Run, baseline: Run) -> str:
+    """wall / baseline = (tasks / 60) x (wall per task / the baseline's)."""
+    tasks = run.ok_per_host
+    if tasks <= 0 or baseline.seconds <= 0:
+        return "no task ran"
+    count = tasks / BASELINE_TASKS
+    per_task, floor_per_task = run.seconds / tasks, baseline.seconds / BASELINE_TASKS
+    return (
+        f"ratio {run.seconds / baseline.seconds:.2f} = {count:.2f} (task count: {tasks:.0f} / {BASELINE_TASKS})"
+        f" x {per_task / floor_per_task:.2f} (wall per task: {per_task:.3f} s / the baseline's {floor_per_task:.3f} s)"
+    )
+
+
+def cost_lines(run: Run, baseline: Run | None) -> list[str]:
+    """What part of a run costs what: CPU on each side, per task, the slowest tasks."""
+    tasks = max(run.ok_per_host, 1)
+    lines = [
+        f"wall {run.seconds:.1f} s for {run.ok_per_host:.0f} tasks executed (+{run.skipped // max(run.hosts, 1)}"
+        f" skipped) per host: {run.seconds / tasks:.3f} s a task",
+        f"controller CPU {run.cpu:.1f} s ({1000 * run.cpu / tasks / max(run.hosts, 1):.0f} ms a task),"
+        f" host CPU {run.host_cpu:.1f} s ({1000 * run.host_cpu / tasks / max(run.hosts, 1):.0f} ms a task)",
+    ]
+    if baseline is not None and baseline.seconds > 0:
+        lines.append(
+            f"baseline: {baseline.seconds:.1f} s, controller CPU {baseline.cpu:.1f} s"
+            f" ({1000 * baseline.cpu / BASELINE_TASKS:.0f} ms a task), host CPU {baseline.host_cpu:.1f} s"
+            f" ({1000 * baseline.host_cpu / BASELINE_TASKS:.0f} ms a task)"
+        )
+        lines.append(split_ratio(run, baseline))
+    if run.slowest:
+        lines.append(
+            "slowest tasks: " + "; ".join(f"{name} {seconds:.2f} s" for name, seconds in run.slowest[:SLOWEST])
+        )
+    return lines
+
+
+def over_baseline_row(row: str, run: Run | None, baseline: Run | None, target: float) -> Row | None:
+    """warm, check and status: the run's wall time over the baseline's."""
+    if run is None or baseline is None:
+        return None
+    measure = MEASURES[row]
+    figures = f"{run.seconds:.1f} s / {baseline.seconds:.1f} s (cpu {run.cpu:.1f}+{run.host_cpu:.1f} s)"
+    problem = not_clean(run) or not_clean(baseline)
+    if problem:
+        return Row(row, run.transport, measure, figures, None, f"<= {target}", False, [problem])
+    value = ratio(run.seconds, baseline.seconds)
+    met = value <= target
+    return Row(
+        row,
+        run.transport,
+        measure,
+        figures,
+        round(value, 2),
+        f"<= {target}",
+        met,
+        [] if met else cost_lines(run, baseline),
+    )
+
+
+def tasks_row(warm: Run | None, limit: int = MAX_TASKS) -> Row | None:
+    if warm is None:
+        return None
+    count = warm.ok_per_host
+    figures = f"ok={count:.0f} changed={warm.changed} skipped={warm.skipped // max(warm.hosts, 1)}"
+    problem = not_clean(warm)
+    if problem:
+        return Row("tasks", warm.transport, MEASURES["tasks"], figures, count, f"<= {limit}", False, [problem])
+    met = count <= limit
+    costs = [] if met else [f"{count - limit:.0f} tasks more than the target", *cost_lines(warm, None)[-1:]]
+    return Row("tasks", warm.transport, MEASURES["tasks"], figures, count, f"<= {limit}", met, costs)
+
+
+def fleet_row(fleet: Run | None, single: Run | None, cores: int, target: float = FLEET_OVER_BOUND) -> Row | None:
+    """wall / (N x one host's CPU / cores), and where the difference goes."""
+    if fleet is None or single is None:
+        return None
+    per_host = single.cpu + single.host_cpu
+    bound = cpu_bound(fleet.hosts, per_host, cores, single.seconds)
+    measure = MEASURES["fleet"].format(n=fleet.hosts)
+    figures = (
+        f"{fleet.seconds:.1f} s / {bound:.1f} s ({fleet.hosts} x {per_host:.1f} CPU-s / {cores} cores;"
+        f" fleet cpu {fleet.cpu:.1f}+{fleet.host_cpu:.1f} s)"
+    )
+    problem = not_clean(fleet) or not_clean(single)
+    if problem:
+        return Row("fleet", fleet.transport, measure, figures, None, f"<= {target}", False, [problem])
+    value = ratio(fleet.seconds, bound)
+    met = value <= target
+    costs: list[str] = []
+    if not met:
+        fleet_cpu = fleet.cpu + fleet.host_cpu
+        inflation = fleet_cpu / (fleet.hosts * per_host) if per_host > 0 else float("nan")
+        busy = fleet_cpu / (fleet.seconds * cores) if fleet.seconds > 0 else float("nan")
+        costs = [
+            f"one host alone: {single.seconds:.1f} s wall, {single.cpu:.1f} CPU-s controller + {single.host_cpu:.1f}"
+            f" CPU-s host",
+            f"the fleet used {fleet_cpu:.1f} CPU-s ({fleet.cpu:.1f} controller + {fleet.host_cpu:.1f} hosts):"
+            f" {fleet_cpu / fleet.hosts:.1f} a host, {inflation:.2f} x one host's alone",
+            f"the cores were busy {100 * busy:.0f}% of the wall time ({fleet_cpu:.1f} CPU-s over {fleet.seconds:.1f} s"
+            f" x {cores} cores)",
+            f"ratio {value:.2f} ~ {inflation:.2f} (CPU per host grew under load) / {busy:.2f} (share of the cores used)"
+            if bound > single.seconds
+            else f"the bound is one host's own wall time ({single.seconds:.1f} s): more cores than work",
+        ]
+        if fleet.slowest:
+            costs.append(
+                "slowest tasks (all hosts): "
+                + "; ".join(f"{name} {seconds:.2f} s" for name, seconds in fleet.slowest[:SLOWEST])
+            )
+    return Row("fleet", fleet.transport, measure, figures, round(value, 2), f"<= {target}", met, costs)
+
+
+def demo_row(
+    demo: Run | None,
+    baseline: Run | None,
+    target: float = DEMO_OVER_BASELINE,
+    seconds: float = DEMO_SECONDS,
+) -> Row | None:
+    if demo is None or baseline is None:
+        return None
+    wanted = f"<= {target} and < {seconds:.0f} s"
+    figures = f"{demo.seconds:.1f} s / {baseline.seconds:.1f} s (cpu {demo.cpu:.1f}+{demo.host_cpu:.1f} s)"
+    problem = not_clean(demo) or not_clean(baseline)
+    if problem:
+        return Row("demo", demo.transport, MEASURES["demo"], figures, None, wanted, False, [problem])
+    value = ratio(demo.seconds, baseline.seconds)
+    met = value <= target and demo.seconds < seconds
+    costs = [] if met else cost_lines(demo, baseline)
+    if not met and demo.seconds >= seconds:
+        costs.insert(0, f"{demo.seconds:.1f} s is not under {seconds:.0f} s")
+    return Row("demo", demo.transport, MEASURES["demo"], figures, round(value, 2), wanted, met, costs)
+
+
+def evaluate(runs: list[Run], cores: int) -> list[Row]:
+    """Every row that the runs allow, in the order of ROWS, per transport."""
+    by = {(r.name, r.transport): r for r in runs}
+    transports = list(dict.fromkeys(r.transport for r in runs if r.name in ("warm", "baseline")))
+    rows: list[Row | None] = []
+    if transports:
+        rows.append(tasks_row(by.get(("warm", transports[0]))))
+    for name, target in (("warm", WARM_OVER_BASELINE), ("check", CHECK_OVER_BASELINE)):
+        rows += [over_baseline_row(name, by.get((name, t)), by.get(("baseline", t)), target) for t in transports]
+    fleet_transports = dict.fromkeys(r.transport for r in runs if r.name == "fleet warm")
+    rows += [fleet_row(by.get(("fleet warm", t)), by.get(("warm", t)), cores) for t in fleet_transports]
+    demo = by.get(("demo second", "lab"))
+    rows.append(demo_row(demo, by.get(("demo baseline", "lab"))))
+    rows += [
+        over_baseline_row("status", by.get(("status", t)), by.get(("baseline", t)), STATUS_OVER_BASELINE)
+        for t in transports
+    ]
+    return [row for row in rows if row is not None]
+
+
+# --------------------------------------------------------------------------- printing
+
+
+def table(rows: list[Row]) -> str:
+    width = max([len(r.measure) for r in rows] + [7])
+    lines = [f"{'measure':<{width}}  {'transport':<10} {'value':>7}  {'target':<18} {'verdict':<7} figures"]
+    for r in rows:
+        value = "-" if r.value is None else f"{r.value:g}"
+        lines.append(
+            f"{r.measure:<{width}}  {r.transport:<10} {value:>7}  {r.target:<18} {verdict(r.met):<7} {r.figures}"
+        )
+    return "\n".join(lines)
+
+
+def costs_text(rows: list[Row]) -> str:
+    lines: list[str] = []
+    for r in rows:
+        if r.met is False:
+            lines.append(f"{r.measure} ({r.transport}): {r.value if r.value is not None else '-'}, wanted {r.target}")
+            lines += [f"    {line}" for line in r.costs]
+    return "\n".join(lines)
+
+
+def markdown(report: dict) -> str:
+    """The README/docs table of one run's JSON (written with --json)."""
+    machine = report.get("machine", {})
+    lines = [
+        f"Run of {report.get('date', '?')} on {machine.get('cores', '?')} cores"
+        f" ({machine.get('model', 'unknown CPU')}), commit {report.get('commit', '?')}:",
+        "",
+        "| measure | transport | absolute figures | value | target | verdict |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in report.get("rows", []):
+        value = "-" if r["value"] is None else f"{r['value']:g}"
+        lines.append(
+            f"| {r['measure']} | {r['transport']} | {r['figures']} | {value} | {r['target']} | {verdict(r['met'])} |"
+        )
+    missed = [r for r in report.get("rows", []) if r["met"] is False]
+    if missed:
+        lines += ["", "Where a target is missed, the benchmark's own figures:", ""]
+        for r in missed:
+            lines.append(f"- **{r['measure']} ({r['transport']})**: " + "; ".join(r["costs"]))
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- running
 
 
 def free_port() -> int:
@@ -89,32 +428,37 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def connection_vars(transport: str) -> dict:
-    """How Ansible reaches a lab container.
+def region_code(index: int) -> str:
+    """Region codes of the benchmark's hosts: 91, 92, ... (never the lab's 99)."""
+    return f"{90 + index}"
 
-    podman     the containers.podman.podman plugin: no pipelining, about
-               five podman calls per task;
-    mitogen    Mitogen's strategy (plugins/strategy/mitogen_linear.py) over
-               the `podman` connection: one Python interpreter per host for
-               the whole run;
-    pipelined  Ansible's ssh connection with pipelining and piped transfers,
-               with tools/podman-ssh standing in for ssh (`podman exec -i`):
-               one call per task, as SSH with pipelining costs on real hosts.
-    """
+
+def connection_vars(transport: str) -> dict:
+    """How Ansible reaches a benchmark container.
+
+    pipelined, mitogen  Ansible's ssh connection with pipelining and piped
+                        transfers, tools/podman-ssh standing in for ssh
+                        (`podman exec -i`), as inventories/lab does; under
+                        mitogen, Mitogen's strategy takes the connection over
+                        and keeps one interpreter per host;
+    podman              the containers.podman.podman plugin (no pipelining,
+                        about five podman calls per task)."""
     if transport == "podman":
         return {"ansible_connection": "containers.podman.podman"}
-    if transport == "mitogen":
-        # the lab inventory's short name, which Mitogen's strategy takes over
-        return {"ansible_connection": "podman"}
     return {
-        "ansible_connection": "ansible.builtin.ssh",
+        "ansible_connection": "ssh",
         "ansible_ssh_executable": str(REPO / "tools" / "podman-ssh"),
         "ansible_ssh_pipelining": True,
         "ansible_ssh_transfer_method": "piped",
     }
 
 
-def host_vars(index: int, bind_port: int, transport: str = "pipelined") -> dict:
+def strategy_env(transport: str) -> dict[str, str]:
+    """The mitogen transport runs under Mitogen's linear strategy, as an operator opts in."""
+    return {"ANSIBLE_STRATEGY": "mitogen_linear"} if transport == "mitogen" else {}
+
+
+def host_vars(index: int, bind_port: int, transport: str) -> dict:
     code = region_code(index)
     return {
         **connection_vars(transport),
@@ -130,7 +474,7 @@ def host_vars(index: int, bind_port: int, transport: str = "pipelined") -> dict:
     }
 
 
-def write_inventory(directory: Path, count: int, bind_port: int, transport: str = "pipelined") -> Path:
+def write_inventory(directory: Path, count: int, bind_port: int, transport: str) -> Path:
     """An inventory of `count` hosts that reuses the lab's group_vars (vault included)."""
     directory.mkdir(parents=True, exist_ok=True)
     hosts = {f"bench{i}": host_vars(i, bind_port, transport) for i in range(1, count + 1)}
@@ -139,96 +483,8 @@ def write_inventory(directory: Path, count: int, bind_port: int, transport: str 
     )
     link = directory / "group_vars"
     if not link.exists():
-        link.symlink_to(REPO / "inventories" / "lab" / "group_vars")
+        link.symlink_to(LAB_INVENTORY / "group_vars")
     return directory
-
-
-def dns_server(state_dir: Path, port: int, max_hosts: int) -> BindServer:
-    values = lab_vars()
-    key = TsigKey(values["portal_domain_tsig_name"], values["vault_portal_domain_tsig_secret"])
-    fallbacks = tuple(f"{region_code(i)} 300 IN A 127.0.0.1" for i in range(1, max_hosts + 1))
-    return BindServer(
-        state_dir=state_dir,
-        port=port,
-        keys=[key],
-        zones=[Zone(values["portal_domain_zone"], update_key=key.name), Zone("2dr.ru", records=fallbacks)],
-    )
-
-
-def strategy_env(transport: str) -> dict[str, str]:
-    """The mitogen transport runs under Mitogen's linear strategy, as an operator opts in."""
-    return {"ANSIBLE_STRATEGY": "mitogen_linear"} if transport == "mitogen" else {}
-
-
-class Bench:
-    def __init__(self, workdir: Path, playbook: str, bind_port: int, verbose: bool, transport: str) -> None:
-        self.workdir = workdir
-        self.transport = transport
-        self.playbook = playbook
-        self.bind_port = bind_port
-        self.verbose = verbose
-        self.results: list[Measurement] = []
-        self.env = {"ANSIBLE_CACHE_PLUGIN_CONNECTION": str(workdir / "facts"), **strategy_env(transport)}
-        self.started: list[int] = []
-
-    def start_hosts(self, count: int) -> None:
-        for index in range(len(self.started) + 1, count + 1):
-            name = f"{CONTAINER_PREFIX}{index}"
-            portal_down(name)
-            portal_up(name=name, http_port=HTTP_BASE + index, https_port=HTTPS_BASE + index)
-            self.started.append(index)
-
-    def run(
-        self, phase: str, hosts: int, *args: str, limit: str | None = None, inventory_hosts: int | None = None
-    ) -> Measurement:
-        size = inventory_hosts or hosts
-        inventory = write_inventory(self.workdir / f"inventory-{size}", size, self.bind_port, self.transport)
-        extra = {"portal_artifacts_root": str(self.workdir / "artifacts")}
-        limit_args = ["--limit", limit] if limit else []
-        forks = ["--forks", str(max(8, size))]
-        containers = [f"{CONTAINER_PREFIX}{i}" for i in self.started]
-        host_cpu_before = containers_cpu(containers)
-        cpu_before = children_cpu()
-        began = time.monotonic()
-        run: PlaybookRun = ansible_playbook(
-            self.playbook, inventory, *forks, *limit_args, *args, extra_vars=extra, env=self.env, timeout=3600
-        )
-        seconds = time.monotonic() - began
-        cpu = children_cpu() - cpu_before
-        host_cpu = containers_cpu(containers) - host_cpu_before
-        totals = {k: sum(r[k] for r in run.recap.values()) for k in ("ok", "changed", "failed", "unreachable")}
-        measurement = Measurement(
-            phase,
-            hosts,
-            round(seconds, 1),
-            run.rc,
-            **totals,
-            cpu_seconds=round(cpu, 1),
-            host_cpu_seconds=round(host_cpu, 1),
-        )
-        self.results.append(measurement)
-        log = self.workdir / f"{len(self.results):02d}-{phase.replace(' ', '-')}-{hosts}.log"
-        log.write_text(run.output)
-        print(
-            f"  {phase:<14} hosts={hosts:<2} {seconds:7.1f} s  cpu={cpu:6.1f}+{host_cpu:.1f} s  rc={run.rc}"
-            f" changed={totals['changed']} failed={totals['failed']}  ({log})",
-            flush=True,
-        )
-        if self.verbose and run.rc != 0:
-            print(run.output[-4000:], flush=True)
-        return measurement
-
-
-_GO_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|h|m|s)")
-_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def go_duration_seconds(text: str) -> float:
-    """podman prints durations the Go way: '2.37s', '1m2.5s', '512ms', '1h0m3s'."""
-    parts = _GO_DURATION.findall(text)
-    if not parts or "".join(n + u for n, u in parts) != text.strip():
-        raise ValueError(f"not a duration: {text!r}")
-    return sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts)
 
 
 def containers_cpu(names: list[str]) -> float:
@@ -236,10 +492,7 @@ def containers_cpu(names: list[str]) -> float:
     if not names:
         return 0.0
     out = subprocess.run(
-        ["podman", "stats", "--no-stream", "--format", "json", *names],
-        capture_output=True,
-        text=True,
-        check=True,
+        ["podman", "stats", "--no-stream", "--format", "json", *names], capture_output=True, text=True, check=True
     ).stdout
     return sum(go_duration_seconds(entry["cpu_time"]) for entry in json.loads(out))
 
@@ -249,161 +502,272 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def bounds(results: list[Measurement], cores: int) -> list[str]:
-    """What this machine allows for each target, worked out from the measurements.
+def environment(extra: dict[str, str]) -> dict[str, str]:
+    return {
+        **os.environ,
+        "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+        "ANSIBLE_FORCE_COLOR": "0",
+        "ANSIBLE_NOCOLOR": "1",
+        "CONTAINERS_CONF": os.environ.get("CONTAINERS_CONF", str(REPO / "lab" / "containers.conf")),
+        "PATH": f"{BIN}:{os.environ.get('PATH', '')}",
+        "PYTHONPATH": str(REPO),
+        # every task's time in the profile_tasks summary, not only the 20 slowest
+        "PROFILE_TASKS_TASK_OUTPUT_LIMIT": "all",
+        **extra,
+    }
 
-    warm/cold: cold - warm is the work only a fresh host needs (packages, keys,
-    certificates, first DNS update). For warm <= cold/4 the warm run may take
-    at most a third of that.
-    fleet: a warm run over N hosts needs at least N times the CPU of the 1-host
-    run (controller and container together: both run on this machine's
-    cores), so N hosts take at least N x that / cores.
-    """
-    by = {(m.phase, m.hosts): m for m in results}
-    lines: list[str] = []
-    cold, warm = by.get(("cold", 1)), by.get(("warm", 1))
-    if cold and warm:
-        fresh_only = cold.seconds - warm.seconds
-        lines.append(
-            f"warm / cold: cold - warm = {fresh_only:.1f} s is the work only a fresh host needs;"
-            f" warm <= cold / 4 needs warm <= {max(fresh_only, 0) / 3:.1f} s (measured {warm.seconds:.1f} s)"
+
+def playbook_run(
+    name: str,
+    transport: str,
+    hosts: int,
+    cmd: list[str],
+    env: dict[str, str],
+    containers: list[str],
+    log: Path,
+    verbose: bool,
+) -> Run:
+    host_before = containers_cpu(containers)
+    cpu_before = children_cpu()
+    began = time.monotonic()
+    proc = subprocess.run(cmd, cwd=REPO, env=environment(env), capture_output=True, text=True, check=False)
+    seconds = time.monotonic() - began
+    cpu = children_cpu() - cpu_before
+    host_cpu = containers_cpu(containers) - host_before
+    output = proc.stdout + proc.stderr
+    log.write_text(output)
+    recap = parse_recap(output)
+    totals = {key: sum(counts[key] for counts in recap.values()) for key in COUNTERS[:5]}
+    run = Run(
+        name,
+        transport,
+        hosts,
+        round(seconds, 1),
+        proc.returncode,
+        **totals,
+        cpu=round(cpu, 1),
+        host_cpu=round(host_cpu, 1),
+        slowest=parse_task_times(output)[:SLOWEST],
+        log=str(log),
+    )
+    print(
+        f"  {name:<14} {transport:<10} hosts={hosts:<2} {seconds:7.1f} s  cpu={cpu:6.1f}+{host_cpu:.1f} s"
+        f"  rc={run.rc} ok={run.ok} changed={run.changed} failed={run.failed}  ({log.name})",
+        flush=True,
+    )
+    if verbose and run.rc != 0:
+        print(output[-4000:], flush=True)
+    return run
+
+
+class Bench:
+    """The benchmark's own hosts and DNS, and the runs made on them."""
+
+    def __init__(self, workdir: Path, verbose: bool) -> None:
+        self.workdir = workdir
+        self.verbose = verbose
+        self.runs: list[Run] = []
+        self.started: list[int] = []
+        self.server = None
+        self.bind_port = 0
+
+    def log(self, name: str, transport: str, hosts: int) -> Path:
+        return self.workdir / f"{len(self.runs) + 1:02d}-{name.replace(' ', '-')}-{transport}-{hosts}.log"
+
+    def start_dns(self, max_hosts: int) -> None:
+        from lab.__main__ import lab_vars
+        from lab.bind import BindServer, TsigKey, Zone
+
+        values = lab_vars()
+        key = TsigKey(values["portal_domain_tsig_name"], values["vault_portal_domain_tsig_secret"])
+        fallbacks = tuple(f"{region_code(i)} 300 IN A 127.0.0.1" for i in range(1, max_hosts + 1))
+        self.bind_port = free_port()
+        self.server = BindServer(
+            state_dir=self.workdir / "bind",
+            port=self.bind_port,
+            keys=[key],
+            zones=[Zone(values["portal_domain_zone"], update_key=key.name), Zone("2dr.ru", records=fallbacks)],
         )
-    fleet1 = by.get(("fleet warm", 1))
-    for (phase, hosts), m in sorted(by.items()):
-        if phase == "fleet warm" and hosts > 1 and fleet1 and fleet1.seconds:
-            per_host = fleet1.cpu_seconds + fleet1.host_cpu_seconds
-            floor = hosts * per_host / max(cores, 1)
-            lines.append(
-                f"{hosts}-host warm: {hosts} x {per_host:.1f} CPU-s (the 1-host run, controller + container)"
-                f" / {cores} cores = at least {floor:.1f} s, {floor / fleet1.seconds:.2f} x the 1-host run"
-                f" (measured {m.seconds:.1f} s, {m.seconds / fleet1.seconds:.2f} x)"
-            )
-    return lines
+        self.server.start(reset_zones=True)
 
+    def start_hosts(self, count: int) -> None:
+        from lab.__main__ import portal_down, portal_up
 
-def evaluate_targets(results: list[Measurement]) -> list[tuple[str, float | None, str, bool | None]]:
-    """(name, value, target text, met) for each target; met is None when not measured."""
-    by = {(m.phase, m.hosts): m for m in results}
-    cold, warm = by.get(("cold", 1)), by.get(("warm", 1))
-    fleet1, fleet8 = by.get(("fleet warm", 1)), by.get(("fleet warm", 8))
-    targets: list[tuple[str, float | None, str, bool | None]] = []
-    if warm:
-        targets.append(("warm re-run changed", float(warm.changed), "= 0", warm.changed == 0 and warm.rc == 0))
-    if cold and warm:
-        ratio = warm.seconds / cold.seconds
-        targets.append(("warm / cold", round(ratio, 3), f"<= {WARM_OVER_COLD}", ratio <= WARM_OVER_COLD))
-    check = by.get(("check", 1))
-    if check:
-        targets.append(("check run changed", float(check.changed), "= 0", check.changed == 0 and check.rc == 0))
-    if fleet1 and fleet8:
-        ratio = fleet8.seconds / fleet1.seconds
-        targets.append(
-            ("8-host warm / 1-host warm", round(ratio, 3), f"<= {FLEET_OVER_SINGLE}", ratio <= FLEET_OVER_SINGLE)
+        for index in range(len(self.started) + 1, count + 1):
+            name = f"{CONTAINER_PREFIX}{index}"
+            portal_down(name)
+            portal_up(name=name, http_port=HTTP_BASE + index, https_port=HTTPS_BASE + index)
+            self.started.append(index)
+
+    def stop(self, keep: bool) -> None:
+        from lab.__main__ import portal_down
+
+        if not keep:
+            for index in self.started:
+                portal_down(f"{CONTAINER_PREFIX}{index}")
+        if self.server is not None:
+            self.server.stop()
+
+    def run(
+        self, name: str, transport: str, playbook: Path | str, hosts: int, *args: str, limit: str | None = None
+    ) -> Run:
+        """A playbook on the first `hosts` benchmark hosts (all of them, or --limit)."""
+        inventory = write_inventory(self.workdir / f"inventory-{transport}-{hosts}", hosts, self.bind_port, transport)
+        extra = json.dumps({"portal_artifacts_root": str(self.workdir / "artifacts")})
+        cmd = [str(BIN / "ansible-playbook"), str(playbook), "-i", str(inventory), "--forks", str(max(8, hosts))]
+        cmd += ["--limit", limit] if limit else []
+        cmd += [*args, "-e", extra]
+        env = {"ANSIBLE_CACHE_PLUGIN_CONNECTION": str(self.workdir / "facts"), **strategy_env(transport)}
+        counted = len(limit.split(",")) if limit else hosts
+        containers = [f"{CONTAINER_PREFIX}{i}" for i in self.started]
+        run = playbook_run(
+            name, transport, counted, cmd, env, containers, self.log(name, transport, counted), self.verbose
         )
-    fleet = [m for m in results if m.phase == "fleet warm"]
-    if fleet:
-        worst = max(m.changed for m in fleet)
-        targets.append(("fleet warm changed (max)", float(worst), "= 0", worst == 0))
-    return targets
+        self.runs.append(run)
+        return run
+
+    def run_lab(self, name: str, playbook: Path | str) -> Run:
+        """A playbook against the shared lab, exactly as `make demo` runs site.yml."""
+        cmd = [str(BIN / "ansible-playbook"), str(playbook), "-i", str(LAB_INVENTORY)]
+        run = playbook_run(name, "lab", 1, cmd, {}, [LAB_CONTAINER], self.log(name, "lab", 1), self.verbose)
+        self.runs.append(run)
+        return run
 
 
-def table(results: list[Measurement], targets: list[tuple[str, float | None, str, bool | None]]) -> str:
-    lines = [
-        f"{'phase':<16}{'hosts':>6}{'wall s':>10}{'cpu ctl':>9}{'cpu host':>10}{'rc':>5}{'ok':>6}{'changed':>9}"
-        f"{'failed':>8}"
-    ]
-    lines += [
-        f"{m.phase:<16}{m.hosts:>6}{m.seconds:>10.1f}{m.cpu_seconds:>9.1f}{m.host_cpu_seconds:>10.1f}{m.rc:>5}"
-        f"{m.ok:>6}{m.changed:>9}{m.failed:>8}"
-        for m in results
-    ]
-    lines.append("")
-    lines.append(f"{'target':<28}{'value':>10}  {'wanted':<10}result")
-    for name, value, wanted, met in targets:
-        verdict = "n/a" if met is None else ("met" if met else "MISSED")
-        lines.append(f"{name:<28}{value if value is not None else '-':>10}  {wanted:<10}{verdict}")
-    return "\n".join(lines)
+def lab_is_up() -> bool:
+    inspect = subprocess.run(
+        ["podman", "container", "inspect", "--format", "{{.State.Running}}", LAB_CONTAINER],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return inspect.returncode == 0 and inspect.stdout.strip() == "true"
+
+
+def lab_command(action: str) -> None:
+    subprocess.run([sys.executable, "-m", "lab", action], cwd=REPO, env=environment({}), check=True)
+
+
+def measure(bench: Bench, rows: set[str], transports: list[str], fleet: int) -> None:
+    site = REPO / "site.yml"
+    single_rows = rows & {"tasks", "warm", "check", "status", "fleet"}
+    if single_rows:
+        bench.start_dns(max(1, fleet))
+        bench.start_hosts(1)
+        # converge the fresh host (reported, not a target), with the fastest transport asked for
+        converge = "mitogen" if "mitogen" in transports else transports[0]
+        bench.run("cold", converge, site, 1)
+        for transport in transports:
+            bench.run("baseline", transport, BASELINE, 1)
+            bench.run("warm", transport, site, 1)
+            if "check" in rows:
+                bench.run("check", transport, site, 1, "--check", "--diff")
+            if "status" in rows:
+                bench.run("status", transport, REPO / "playbooks" / "status.yml", 1)
+    if "fleet" in rows and fleet > 1:
+        bench.start_hosts(fleet)
+        converge = "mitogen" if "mitogen" in transports else transports[0]
+        bench.run("fleet cold", converge, site, fleet, limit=",".join(f"bench{i}" for i in range(2, fleet + 1)))
+        for transport in transports:
+            bench.run("fleet warm", transport, site, fleet)
+    if "demo" in rows:
+        was_up = lab_is_up()
+        lab_command("up")
+        try:
+            bench.run_lab("demo first", site)  # the first `make demo`: converges (not a target)
+            bench.run_lab("demo second", site)
+            bench.run_lab("demo baseline", BASELINE)
+        finally:
+            if not was_up:
+                lab_command("down")
+
+
+def machine() -> dict:
+    model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cores": os.cpu_count() or 1, "model": model, "system": platform.platform()}
+
+
+def commit() -> str:
+    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=False)
+    return out.stdout.strip() or "?"
+
+
+def csv_choice(parser: argparse.ArgumentParser, text: str, allowed: tuple[str, ...], option: str) -> list[str]:
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    unknown = [item for item in items if item not in allowed]
+    if unknown or not items:
+        parser.error(f"{option} {text!r}: choose from {','.join(allowed)} (comma-separated)")
+    return list(dict.fromkeys(items))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="benchmark", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--sizes", default="1,4,8", help="fleet sizes (default 1,4,8); empty = no fleet runs")
-    parser.add_argument("--playbook", default="site.yml", help="playbook to measure (default site.yml)")
+    parser.add_argument("--rows", default=",".join(ROWS), help=f"rows to measure (default {','.join(ROWS)})")
     parser.add_argument(
         "--transport",
-        choices=["pipelined", "podman", "mitogen"],
-        default="pipelined",
-        help="how Ansible reaches the containers (default pipelined; see docs/benchmark.md)",
+        default="pipelined,mitogen",
+        help="transports for the benchmark hosts (default pipelined,mitogen)",
     )
-    parser.add_argument("--skip-single", action="store_true", help="skip the cold/warm/check phases")
-    parser.add_argument("--json", help="also write the measurements and targets to this file")
-    parser.add_argument("--keep", action="store_true", help="leave the containers and the work directory")
+    parser.add_argument("--fleet", type=int, default=8, help="hosts of the fleet row (default 8; 0 or 1: no fleet)")
+    parser.add_argument("--json", help="write the runs and rows to this file")
+    parser.add_argument("--markdown", metavar="JSON", help="print the table of a run written with --json, and exit")
+    parser.add_argument("--keep", action="store_true", help="leave the benchmark containers running")
     parser.add_argument("--verbose", action="store_true", help="print the tail of a failed run")
     args = parser.parse_args(argv)
-    sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
-    if any(s < 1 or s > 20 for s in sizes):
-        parser.error("fleet sizes must be between 1 and 20")
+    if args.markdown:
+        print(markdown(json.loads(Path(args.markdown).read_text())))
+        return 0
+    rows = set(csv_choice(parser, args.rows, ROWS, "--rows"))
+    transports = csv_choice(parser, args.transport, TRANSPORTS, "--transport")
+    if not 0 <= args.fleet <= 20:
+        parser.error(f"--fleet {args.fleet}: between 0 and 20 hosts")
     os.environ.setdefault("CONTAINERS_CONF", str(REPO / "lab" / "containers.conf"))
     workdir = Path(tempfile.mkdtemp(prefix="esia-bench-"))
-    max_hosts = max([1, *sizes])
-    server = dns_server(workdir / "bind", free_port(), max_hosts)
-    bench = Bench(workdir, args.playbook, server.port, args.verbose, args.transport)
     print(
-        f"benchmark of {args.playbook} ({args.transport} transport): work directory {workdir},"
-        f" BIND9 on 127.0.0.1:{server.port}",
+        f"benchmark: rows {','.join(r for r in ROWS if r in rows)}, transports {','.join(transports)},"
+        f" fleet {args.fleet}; logs in {workdir}",
         flush=True,
     )
-    failed = False
+    bench = Bench(workdir, args.verbose)
+    began = datetime.datetime.now(datetime.UTC)
     try:
-        server.start(reset_zones=True)
-        converged: set[int] = set()
-        if not args.skip_single:
-            bench.start_hosts(1)
-            for phase, extra in (("cold", ()), ("warm", ()), ("check", ("--check", "--diff"))):
-                failed |= bench.run(phase, 1, *extra).rc != 0
-            converged.add(1)
-        for size in sizes:
-            bench.start_hosts(size)
-            new = [i for i in range(1, size + 1) if i not in converged]
-            if new:
-                # converge the hosts new to this fleet size (measured, not a target)
-                limit = ",".join(f"bench{i}" for i in new)
-                failed |= bench.run("fleet cold", len(new), limit=limit, inventory_hosts=size).rc != 0
-                converged.update(new)
-            failed |= bench.run("fleet warm", size).rc != 0
+        measure(bench, rows, transports, args.fleet)
     finally:
-        if not args.keep:
-            for index in bench.started:
-                portal_down(f"{CONTAINER_PREFIX}{index}")
-        server.stop()
-    targets = evaluate_targets(bench.results)
-    cores = os.cpu_count() or 1
-    limits = bounds(bench.results, cores)
+        bench.stop(args.keep)
+    info = machine()
+    results = [row for row in evaluate(bench.runs, info["cores"]) if row.row in rows]
     print()
-    print(table(bench.results, targets))
-    print(f"\nbounds on this machine ({cores} cores):")
-    for line in limits:
-        print(f"  {line}")
+    print(table(results))
+    missed = costs_text(results)
+    if missed:
+        print("\nwhat costs what, where a target is missed:")
+        print(missed)
+    report = {
+        "date": began.strftime("%Y-%m-%d %H:%M UTC"),
+        "minutes": round((datetime.datetime.now(datetime.UTC) - began).total_seconds() / 60, 1),
+        "commit": commit(),
+        "machine": info,
+        "options": {"rows": sorted(rows), "transports": transports, "fleet": args.fleet},
+        "rows": [asdict(row) for row in results],
+        "runs": [asdict(run) for run in bench.runs],
+    }
     if args.json:
-        Path(args.json).write_text(
-            json.dumps(
-                {
-                    "playbook": args.playbook,
-                    "transport": args.transport,
-                    "cores": cores,
-                    "bounds": limits,
-                    "measurements": [asdict(m) for m in bench.results],
-                    "targets": [{"name": n, "value": v, "wanted": w, "met": m} for n, v, w, m in targets],
-                },
-                indent=2,
-            )
-        )
-    if failed:
-        print(f"\na run failed: see the logs in {workdir}", file=sys.stderr)
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    print(f"\n{report['minutes']} minutes; logs in {workdir}")
+    if any(run.rc != 0 for run in bench.runs):
+        print(f"a run failed: see the logs in {workdir}", file=sys.stderr)
         return 2
-    return 0 if all(met is not False for _, _, _, met in targets) else 1
+    return 0 if all(row.met is not False for row in results) else 1
 
 
 if __name__ == "__main__":
