@@ -10,11 +10,13 @@ from __future__ import annotations
 import base64
 import contextlib
 import http.server
+import json
 import re
 import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import ClassVar
 from urllib.parse import parse_qs, urlsplit
@@ -262,7 +264,14 @@ class FakeEsiaAuthorize(http.server.BaseHTTPRequestHandler):
         directory = self.certificate.parent
         message = directory / "probe-message"
         message.write_bytes(
-            (query["client_id"] + query["scope"] + query["timestamp"] + query["state"] + query["redirect_uri"]).encode()
+            (
+                query["client_id"]
+                + query["scope"]
+                + query.get("scope_org", "")
+                + query["timestamp"]
+                + query["state"]
+                + query["redirect_uri"]
+            ).encode()
         )
         signature = directory / "probe-signature"
         signature.write_bytes(
@@ -316,3 +325,86 @@ def test_probe_translates_an_esia_error_into_the_fix(lab, fake_esia):
 def test_configuration_still_points_at_esia_after_the_probe_runs(lab):
     config = yaml.safe_load(host_file(CONFIG_YAML))["esia"]
     assert config["base_url"] == "https://esia-portal1.test.gosuslugi.ru"
+
+
+def test_probe_signs_and_sends_scope_org(lab, fake_esia):
+    run = esia(lab, "--check", esia_client_probe=True, esia_client_base_url=fake_esia,
+               esia_client_org_scopes=["org_shortname", "org_ogrn"])  # fmt: skip
+    assert run.rc == 0, run.output[-3000:]
+    (request,) = FakeEsiaAuthorize.seen
+    assert request["scope_org"] == "org_shortname org_ogrn"
+    assert "org_" not in request["scope"]
+
+
+# --- ESIA's certificates: several at once, on the host, in the local fact, judged by the self-check ---
+
+FACT = "/etc/ansible/facts.d/esia_client.fact"
+
+
+@pytest.fixture(scope="module")
+def esia_certificates(workdir) -> dict[str, Path]:
+    """Stand-ins for ESIA's certificates (ESIA's own come from esia.zip): last year's, expiring in 10
+    days, and this year's, both GOST; and an RSA one (what RS256 needs)."""
+    directory = workdir / "esia-certs"
+    now = datetime.now(UTC)
+    return {
+        "old": make_cert(directory, "gost2012_256", name="esia-2025", subject="/C=RU/O=RTLabs/CN=ESIA 2025",
+                         not_before=now - timedelta(days=355), not_after=now + timedelta(days=10)).der_path,
+        "new": make_cert(directory, "gost2012_256", name="esia-2026", subject="/C=RU/O=RTLabs/CN=ESIA 2026",
+                         days=365).pem_path,
+        "rsa": make_cert(directory, "rsa", name="esia-rsa", subject="/C=RU/O=RTLabs/CN=ESIA RSA", days=365).pem_path,
+    }  # fmt: skip
+
+
+def test_old_and_new_esia_certificates_are_installed_listed_and_judged(lab, esia_certificates):
+    listed = [str(esia_certificates["old"]), str(esia_certificates["new"])]
+    run = esia(lab, esia_client_esia_certificates=listed)
+    assert run.rc == 0, run.output[-3000:]
+    for name in ("esia-2025.der", "esia-2026.pem"):
+        on_host = host_file(f"/etc/esia-portal/esia-certificates/{name}")
+        assert on_host == (esia_certificates["old"] if name.endswith(".der") else esia_certificates["new"]).read_bytes()
+    fact = json.loads(host_file(FACT))
+    assert fact["esia_certificates"] == [
+        "/etc/esia-portal/esia-certificates/esia-2025.der",
+        "/etc/esia-portal/esia-certificates/esia-2026.pem",
+    ]
+    assert fact["token_alg"] == "GOST3410_2012_256"
+    config = yaml.safe_load(host_file(CONFIG_YAML))["esia"]
+    assert config["esia_certificates"] == fact["esia_certificates"]
+    assert re.search(
+        r"\[WARN\] esia_certificate: /etc/esia-portal/esia-certificates/esia-2025.der .*in \d+ day", run.output
+    )
+    assert re.search(r"\[OK\] esia_certificate: /etc/esia-portal/esia-certificates/esia-2026.pem", run.output)
+    again = esia(lab, esia_client_esia_certificates=listed)
+    assert again.rc == 0 and again.changed("lab-portal") == 0, again.output[-3000:]
+
+
+def test_rsa_certificate_for_a_gost_token_algorithm_is_refused_before_the_host_is_touched(lab, esia_certificates):
+    run = esia(lab, esia_client_esia_certificates=[str(esia_certificates["rsa"])])
+    assert run.rc != 0
+    assert "esia_client_esia_certificates" in run.output and "has a rsa key" in run.output
+    assert "nothing was changed on the host" in run.output
+    assert run.changed("lab-portal") == 0
+
+
+def test_prod_without_a_valid_esia_certificate_is_refused(lab):
+    run = esia(lab, "--check", esia_client_environment="prod")
+    assert run.rc != 0
+    assert "production needs at least one currently valid" in run.output
+
+
+def test_no_client_secret_reaches_the_output_even_verbose(lab):
+    """The signer is wrapped so that the test knows every client_secret it made; none may be in -vvv."""
+    log = "/tmp/esia-signed.log"
+    wrapper = (
+        b"#!/bin/sh\nout=$(" + SIGNER.encode() + b'.esia-test-orig "$@") || exit $?\n'
+        b'printf "%s\\n" "$out" >> ' + log.encode() + b'\nprintf "%s\\n" "$out"\n'
+    )
+    host_exec("rm", "-f", log)
+    with replaced_on_host(SIGNER, wrapper):
+        run = esia(lab, "--check", "-vvv")
+    assert run.rc == 0, run.output[-3000:]
+    signatures = host_file(log).decode().split()
+    assert signatures, "the wrapped signer was never called"
+    for signature in signatures:
+        assert len(signature) > 60 and signature not in run.output
