@@ -9,7 +9,13 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
+import ansible.module_utils
 from ansible.errors import AnsibleFilterError
+
+_MODULE_UTILS = str(__import__("pathlib").Path(__file__).resolve().parents[1] / "module_utils")
+if _MODULE_UTILS not in ansible.module_utils.__path__:
+    ansible.module_utils.__path__.append(_MODULE_UTILS)
+from ansible.module_utils.esia_onboard import cryptopro as _rules  # noqa: E402
 
 # Attribute types: (OpenSSL -subj name, CryptoPro -dn name). Russian
 # qualified-certificate attributes go by OID on CryptoPro's side, whose name
@@ -239,6 +245,19 @@ def cryptopro_license(output: str) -> dict:
     }
 
 
+def cryptopro_problems(settings: dict) -> list:
+    """Every problem of the cryptopro settings (module_utils/esia_onboard/cryptopro.py:rules),
+    including the controller's files (vendor archive, gamma); empty when all is well."""
+    if not isinstance(settings, dict):
+        raise AnsibleFilterError(f"cryptopro_problems expects a dict of settings, got {type(settings).__name__}")
+    return _rules.rules(settings)
+
+
+def cryptopro_warnings(settings: dict) -> list:
+    """Advice about the cryptopro settings that does not fail a run."""
+    return _rules.warnings(settings)
+
+
 class FilterModule:
     def filters(self) -> dict:
         return {
@@ -247,4 +266,6 @@ class FilterModule:
             "cryptopro_containers": cryptopro_containers,
             "cryptopro_certmgr_list": cryptopro_certmgr_list,
             "cryptopro_license": cryptopro_license,
+            "cryptopro_problems": cryptopro_problems,
+            "cryptopro_warnings": cryptopro_warnings,
         }

@@ -27,15 +27,18 @@ signer = load_signer()
 
 # 64 bytes, easy to tell from their reverse.
 RAW = bytes(range(64))
+# Like CryptoPro's tools without -password/-pin: asks for the PIN on its terminal.
 FAKE_TOOL = """#!{python}
-import json, sys
+import json, os, sys
 args = sys.argv[1:]
+sys.stdout.write("Password for the container: ")
+sys.stdout.flush()
+pin = sys.stdin.readline().rstrip("\\r\\n")
 with open({log!r}, "a") as log:
-    log.write(json.dumps(args) + "\\n")
+    log.write(json.dumps({{"argv": args, "pin": pin, "tty": os.isatty(0), "environ": dict(os.environ)}}) + "\\n")
 source = args[args.index("-in") + 1] if "-in" in args else args[-2]
 if "FAIL" in open(source, "rb").read().decode():
-    secret = args[args.index("-password" if "-password" in args else "-pin") + 1]
-    print("The password is incorrect " + secret)
+    print("The password is incorrect " + pin)
     print("[ErrorCode: 0x8010006b]")
     sys.exit(1)
 out = args[args.index("-out") + 1] if "-out" in args else args[-1]
@@ -143,18 +146,38 @@ class TestCryptoProBackend:
         assert (code, err) == (0, "")
         assert base64.urlsafe_b64decode(out.strip() + "==") == RAW[::-1]
         assert "=" not in out
-        argv = json.loads(log.read_text().splitlines()[0])
+        call = json.loads(log.read_text().splitlines()[0])
+        argv = call["argv"]
         assert argv[:4] == ["-keyset", "-sign", "GOST12_256", "-container"]
         assert argv[argv.index("-container") + 1] == "\\\\.\\HDIMAGE\\esia_77"
         assert argv[argv.index("-keytype") + 1] == "exchange"
-        assert argv[argv.index("-password") + 1] == "s3cret-PIN"
+        assert argv[argv.index("-provtype") + 1] == "80"
+        # The PIN arrives at the tool's prompt on a terminal, never in its argv or environment.
+        assert call["pin"] == "s3cret-PIN"
+        assert call["tty"] is True
+        assert "s3cret-PIN" not in json.dumps(argv) + json.dumps(call["environ"])
+        assert "-password" not in argv
+        assert "-silent" not in argv
+
+    def test_provider_type_81_reaches_csptest(self, cryptopro_config, monkeypatch, capsys):
+        config, log = cryptopro_config
+        data = json.loads(config.read_text())
+        data.update(provider_type=81, csptest_hash="GOST12_512")
+        config.write_text(json.dumps(data))
+        code, _, _ = run_main(monkeypatch, capsys, ["--config", str(config), "--mode", "v2"], b"msg")
+        assert code == 0
+        argv = json.loads(log.read_text().splitlines()[0])["argv"]
+        assert argv[argv.index("-provtype") + 1] == "81"
 
     def test_v1_keeps_cms_bytes_and_signs_by_thumbprint(self, cryptopro_config, monkeypatch, capsys):
         config, log = cryptopro_config
         code, out, _ = run_main(monkeypatch, capsys, ["--config", str(config), "--mode", "v1"], b"msg")
         assert code == 0
         assert base64.urlsafe_b64decode(out.strip() + "=" * (-len(out.strip()) % 4)) == b"0\x82CMS-DER"
-        argv = json.loads(log.read_text().splitlines()[0])
+        call = json.loads(log.read_text().splitlines()[0])
+        argv = call["argv"]
+        assert call["pin"] == "s3cret-PIN"
+        assert "-pin" not in argv and "s3cret-PIN" not in json.dumps(argv)
         assert argv[0] == "-sign"
         assert argv[argv.index("-thumbprint") + 1] == "0E4ECEBE79FFDB789FCEAA2A28CE20BDD205BD53"
         assert {"-detached", "-der", "-nochain", "-norev"} <= set(argv)
@@ -223,7 +246,7 @@ def test_role_passes_a_signature_starting_with_a_dash_to_verify(monkeypatch):
     import jinja2
     import yaml
 
-    tasks = yaml.safe_load((SIGNER.parents[1] / "tasks" / "self_check.yml").read_text())
+    tasks = yaml.safe_load((SIGNER.parents[1] / "tasks" / "signer.yml").read_text())
     verify = next(t for t in tasks if t["name"] == "Verify the probe signatures against the certificate")
     template = verify["ansible.builtin.command"]["argv"]
     signature = "-ImvnHbVJqetaCg1Mc0LFpLhOAhogEge5c7q0NT-O9dP"

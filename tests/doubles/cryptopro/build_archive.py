@@ -27,6 +27,7 @@ TOOLS = {
     "opt/cprocsp/bin/amd64/certmgr": "certmgr",
     "opt/cprocsp/bin/amd64/cryptcp": "cryptcp",
     "opt/cprocsp/sbin/amd64/cpconfig": "cpconfig",
+    "opt/cprocsp/bin/amd64/cpverify": "cpverify",
 }
 OPENSSL_CONF = """\
 # OpenSSL configuration of the CryptoPro TEST DOUBLE (GOST engine).
@@ -51,9 +52,12 @@ cd "$(dirname "$0")"
 echo "install.sh $* $(date -u +%FT%TZ)" >> /var/log/cprocsp-double-install.log
 case "$1" in kc1|kc2) ;; *) echo "usage: install.sh kc1|kc2" >&2; exit 2 ;; esac
 if dpkg-query -W {package} >/dev/null 2>&1; then dpkg --purge {package} >/dev/null; fi
-dpkg -i ./*.deb >/dev/null
+{fault}dpkg -i ./*.deb >/dev/null
 echo "CryptoPro CSP (TEST DOUBLE) installed."
 """
+# A broken archive for fault tests: like a real failed install, the old CSP is already gone.
+FAULT = 'echo "install.sh: dpkg: error processing archive (TEST DOUBLE fault)" >&2; exit 1\n'
+
 UNINSTALL_SH = """\
 #!/bin/sh
 # FAKE CryptoPro uninstall.sh (test double).
@@ -97,13 +101,14 @@ def build_deb(version: str, out_dir: Path) -> Path:
         return deb
 
 
-def build_archive(out: Path, version: str = "5.0.99999-1") -> Path:
-    """Write the fake linux-amd64_deb.tgz to `out` and return it."""
+def build_archive(out: Path, version: str = "5.0.99999-1", broken: bool = False) -> Path:
+    """Write the fake linux-amd64_deb.tgz to `out` and return it (`broken`: its install.sh
+    removes the installed CSP and then fails)."""
     with tempfile.TemporaryDirectory() as tmp:
         deb = build_deb(version, Path(tmp))
         with tarfile.open(out, "w:gz") as archive:
             for name, text in (("install.sh", INSTALL_SH), ("uninstall.sh", UNINSTALL_SH)):
-                data = text.format(package=PACKAGE).encode()
+                data = text.format(package=PACKAGE, fault=FAULT if broken else "").encode()
                 info = tarfile.TarInfo(f"linux-amd64_deb/{name}")
                 info.size, info.mode = len(data), 0o755
                 archive.addfile(info, io.BytesIO(data))

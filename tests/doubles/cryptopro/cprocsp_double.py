@@ -10,8 +10,14 @@ prints output in the formats documented in README.md next to this file. The
 cryptography behind it is Debian's OpenSSL GOST engine; raw signatures are
 written byte-reversed, as CryptoAPI returns them.
 
-Every call is appended to /var/log/cprocsp-double/calls-<user>.log (JSON lines, PINs and
-licence serials replaced by "***") so tests can check command construction.
+Every call is appended to /var/log/cprocsp-double/calls-<user>.log (JSON lines
+with the full argv and environment of the call, nothing masked) so tests can
+check command construction and that no PIN was ever passed that way.
+
+The PIN: like the real tools, the double takes it from -password / -pin when
+given, and otherwise asks for it on the calling terminal (/dev/tty), which
+is how esia-onboard gives it. Under -silent it cannot ask and fails with
+0x80090022 (NTE_SILENT_CONTEXT), as CryptoPro does.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import termios
 
 KEYS_ROOT = "/var/opt/cprocsp/keys"
 USERS_ROOT = "/var/opt/cprocsp/users"
@@ -44,7 +51,8 @@ OK = "0x00000000"
 NTE_EXISTS = "0x8009000f"
 NTE_BAD_KEYSET = "0x80090016"
 NTE_PROV_TYPE_NOT_DEF = "0x80090017"
-NTE_FAIL_RNG = "0x80090022"
+NTE_SILENT_CONTEXT = "0x80090022"
+NTE_FAIL = "0x80090020"
 NTE_BAD_KEY_STATE = "0x8009000b"
 SCARD_W_WRONG_CHV = "0x8010006b"
 NO_CERTIFICATE = "0x8010002c"
@@ -67,15 +75,42 @@ def user() -> str:
 
 
 def log(tool: str, argv: list[str]) -> None:
-    masked, hide = [], False
-    for arg in argv:
-        masked.append("***" if hide else arg)
-        hide = arg in SECRET_OPTIONS or (tool == "cpconfig" and arg == "-set")
+    entry = {"tool": tool, "user": user(), "argv": argv, "environ": dict(os.environ), "tty": os.isatty(0)}
     try:
         with open(os.path.join(LOG_DIR, f"calls-{user()}.log"), "a", encoding="utf-8") as handle:
-            handle.write(json.dumps({"tool": tool, "user": user(), "argv": masked}) + "\n")
+            handle.write(json.dumps(entry) + "\n")
     except OSError:
         pass
+
+
+def ask_pin(argv: list[str], option_name: str, what: str) -> str:
+    """The PIN from the command line when given, else typed at a prompt on the terminal."""
+    given = option(argv, option_name)
+    if given is not None:
+        return given
+    if flag(argv, "-silent"):
+        raise Failure(NTE_SILENT_CONTEXT, f"A password is needed for {what}, but the context is silent")
+    try:
+        tty = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
+    except OSError as exc:
+        raise Failure(NTE_SILENT_CONTEXT, f"A password is needed for {what} and there is no terminal") from exc
+    try:
+        old = termios.tcgetattr(tty)
+        new = termios.tcgetattr(tty)
+        new[3] &= ~termios.ECHO
+        termios.tcsetattr(tty, termios.TCSAFLUSH, new)
+        os.write(tty, f"Password for {what}: ".encode())
+        line = b""
+        while not line.endswith(b"\n"):
+            chunk = os.read(tty, 1)
+            if not chunk:
+                break
+            line += chunk
+        termios.tcsetattr(tty, termios.TCSAFLUSH, old)
+        os.write(tty, b"\n")
+    finally:
+        os.close(tty)
+    return line.decode("utf-8").rstrip("\r\n")
 
 
 def option(argv: list[str], name: str, default: str | None = None) -> str | None:
@@ -108,6 +143,7 @@ def load_state() -> dict:
         with open(STATE_FILE, encoding="utf-8") as handle:
             return json.load(handle)
     except FileNotFoundError:
+        # A fresh install registers the interactive bio_tui RNG only.
         return {"license": "", "rng": ["bio_tui"], "rng_strings": {}}
 
 
@@ -172,9 +208,26 @@ def public_key(path: str, pin: str) -> bytes:
     )  # fmt: skip
 
 
-def rng_ready(state: dict) -> bool:
+def usable_gamma(path: str) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            return len(handle.read(1)) == 1
+    except OSError:
+        return False
+
+
+def check_rng(state: dict, argv: list[str]) -> None:
+    """Key generation needs a headless RNG: cpsd with a gamma readable by the caller, and no bio_tui
+    (the interactive keyboard RNG, level 5, pre-empts cpsd and needs a person)."""
+    rngs = [name.lower() for name in state.get("rng", [])]
     strings = state.get("rng_strings", {})
-    return "cpsd" in state.get("rng", []) and len(strings) >= 2 and all(os.path.isfile(p) for p in strings.values())
+    cpsd = "cpsd" in rngs and bool(strings) and any(usable_gamma(p) for p in strings.values())
+    if "bio_tui" in rngs:
+        if flag(argv, "-silent") or not cpsd:
+            raise Failure(NTE_SILENT_CONTEXT, "bio_tui: press keys on the keyboard to initialise the RNG (no UI here)")
+        raise Failure(NTE_SILENT_CONTEXT, "bio_tui pre-empts cpsd and waits for keyboard input (no UI here)")
+    if not cpsd:
+        raise Failure(NTE_FAIL, "No random number generator is available (cpsd has no usable gamma)")
 
 
 def banner(ptype: int = 80) -> str:
@@ -185,15 +238,14 @@ def newkeyset(argv: list[str]) -> str:
     fqcn = option(argv, "-container")
     name = container_name(fqcn)
     ptype = int(option(argv, "-provtype", "80"))
-    pin = option(argv, "-password")
     if ptype not in HASH_FOR_TYPE:
         raise Failure(NTE_PROV_TYPE_NOT_DEF, f"Provider type {ptype} is not defined")
-    if not rng_ready(load_state()):
-        raise Failure(NTE_FAIL_RNG, "Random number generator initialization failed (press keys on the keyboard...)")
+    check_rng(load_state(), argv)
     if name in containers():
         raise Failure(NTE_EXISTS, f"Keyset {fqcn} already exists")
+    pin = ask_pin(argv, "-password", f'the new container "{name}"')
     if not pin:
-        raise Failure(BAD_ARGS, "The double needs -password (a headless run cannot be asked for one)")
+        raise Failure(BAD_ARGS, "The double needs a password for the new container")
     root = user_keys()
     os.makedirs(root, mode=0o700, exist_ok=True)
     short = name[:8]
@@ -217,13 +269,26 @@ def newkeyset(argv: list[str]) -> str:
     for file_name, content in files.items():
         with open(os.path.join(path, file_name), "w", encoding="utf-8") as handle:
             handle.write(content)
+    made = ""
+    if flag(argv, "-makecert"):
+        with tempfile.TemporaryDirectory() as work:
+            pem = os.path.join(work, "cert.pem")
+            openssl(
+                "req", "-new", "-x509", "-utf8", "-key", os.path.join(path, "primary.key"), "-passin", "env:DOUBLE_PIN",
+                f"-{HASH_FOR_TYPE[ptype][1]}", "-subj", f"/CN={name}", "-days", "365", "-out", pem,
+                env={"DOUBLE_PIN": pin},
+            )  # fmt: skip
+            der = openssl("x509", "-in", pem, "-outform", "DER")
+        with open(os.path.join(path, "certificate.cer"), "wb") as handle:
+            handle.write(der)
+        made = "Certificate is created and written to the container.\n"
     for file_name in os.listdir(path):
         os.chmod(os.path.join(path, file_name), 0o600)
     return (
         f"{banner(ptype)}\nAcquireContext: OK. HCRYPTPROV: 24071059\n"
         f'GetProvParam(PP_NAME): Crypto-Pro GOST R 34.10-2012 KC1 CSP\nContainer name: "{name}"\n'
         "Exchange key is not available.\nAttempting to create an exchange key...\nan exchange key created.\n"
-        "Keys in container:\n  exchange key\nOK.\n"
+        f"Keys in container:\n  exchange key\n{made}OK.\n"
     )
 
 
@@ -235,7 +300,11 @@ def enum_cont(argv: list[str]) -> str:
 
 def keyset_sign(argv: list[str]) -> str:
     algorithm = option(argv, "-sign")
-    path, header = open_container(option(argv, "-container"), option(argv, "-password"))
+    fqcn = option(argv, "-container")
+    pin = ask_pin(argv, "-password", f"the container {fqcn}")
+    path, header = open_container(fqcn, pin)
+    if option(argv, "-provtype") and int(option(argv, "-provtype") or 0) != header["provider_type"]:
+        raise Failure(NTE_PROV_TYPE_NOT_DEF, "Provider type differs from the container's")
     wanted, digest, _ = HASH_FOR_TYPE[header["provider_type"]]
     if (algorithm or "").upper() != wanted:
         raise Failure("0x80090008", f"Invalid algorithm {algorithm} for provider type {header['provider_type']}")
@@ -246,7 +315,7 @@ def keyset_sign(argv: list[str]) -> str:
         message = handle.read()
     signature = openssl(
         "dgst", f"-{digest}", "-sign", os.path.join(path, "primary.key"), "-passin", "env:DOUBLE_PIN",
-        stdin=message, env={"DOUBLE_PIN": option(argv, "-password") or ""},
+        stdin=message, env={"DOUBLE_PIN": pin},
     )  # fmt: skip
     with open(target, "wb") as handle:
         handle.write(signature[::-1])  # CryptoAPI byte order (little-endian)
@@ -376,13 +445,21 @@ def certmgr_list(argv: list[str]) -> str:
 
 def certmgr_inst(argv: list[str]) -> str:
     source = option(argv, "-file")
-    if not source:
-        raise Failure(BAD_ARGS, "-file is required")
-    der = read_certificate(source)
     fqcn = option(argv, "-cont") or option(argv, "-container")
+    if not source and not fqcn:
+        raise Failure(BAD_ARGS, "-file or -cont is required")
+    if source:
+        der = read_certificate(source)
+    else:  # the certificate the container holds (certmgr -inst -cont C)
+        path, _header = open_container(fqcn, need_pin=False)
+        try:
+            with open(os.path.join(path, "certificate.cer"), "rb") as handle:
+                der = handle.read()
+        except OSError as exc:
+            raise Failure(NO_CERTIFICATE, "The container holds no certificate") from exc
     entry = {"der": der.hex(), "container": None}
     if fqcn:
-        pin = option(argv, "-pin")
+        pin = ask_pin(argv, "-pin", f"the container {fqcn}")
         path, _header = open_container(fqcn, pin)
         cert_key = openssl("x509", "-inform", "DER", "-noout", "-pubkey", stdin=der)
         if cert_key != public_key(path, pin or ""):
@@ -408,7 +485,8 @@ def certmgr_export(argv: list[str]) -> str:
     if not dest:
         raise Failure(BAD_ARGS, "-dest is required")
     fqcn = option(argv, "-container") or option(argv, "-cont")
-    path, header = open_container(fqcn, option(argv, "-pin"), need_pin=flag(argv, "-pfx"))
+    pin = ask_pin(argv, "-pin", f"the container {fqcn}") if flag(argv, "-pfx") else None
+    path, header = open_container(fqcn, pin, need_pin=flag(argv, "-pfx"))
     cert = os.path.join(path, "certificate.cer")
     if not os.path.exists(cert):
         raise Failure(NO_CERTIFICATE, "Cannot find certificate in the container")
@@ -417,14 +495,13 @@ def certmgr_export(argv: list[str]) -> str:
     if flag(argv, "-pfx"):
         if not header["exportable"]:
             raise Failure(NTE_BAD_KEY_STATE, "Key not valid for use in specified state (not exportable)")
-        pin = option(argv, "-pin") or ""
         pem = openssl("x509", "-inform", "DER", "-in", cert)
         with tempfile.NamedTemporaryFile(suffix=".pem") as cert_pem:
             cert_pem.write(pem)
             cert_pem.flush()
             openssl(
                 "pkcs12", "-export", "-inkey", os.path.join(path, "primary.key"), "-in", cert_pem.name,
-                "-passin", "env:DOUBLE_PIN", "-passout", "env:DOUBLE_PIN", "-out", dest, env={"DOUBLE_PIN": pin},
+                "-passin", "env:DOUBLE_PIN", "-passout", "env:DOUBLE_PIN", "-out", dest, env={"DOUBLE_PIN": pin or ""},
             )  # fmt: skip
     else:
         with open(cert, "rb") as source, open(dest, "wb") as target:
@@ -471,7 +548,8 @@ def creatrqst(argv: list[str]) -> str:
         raise Failure(BAD_ARGS, "cryptcp -creatrqst needs -dn and the output file")
     if not flag(argv, "-nokeygen"):
         raise Failure(BAD_ARGS, "The double only makes requests for an existing key (-nokeygen)")
-    path, header = open_container(option(argv, "-cont"), option(argv, "-pin"))
+    pin = ask_pin(argv, "-pin", f"the container {option(argv, '-cont')}")
+    path, header = open_container(option(argv, "-cont"), pin)
     if int(option(argv, "-provtype", "80")) != header["provider_type"]:
         raise Failure(NTE_PROV_TYPE_NOT_DEF, "Provider type differs from the container's")
     subject = "".join(
@@ -481,7 +559,7 @@ def creatrqst(argv: list[str]) -> str:
     digest = HASH_FOR_TYPE[header["provider_type"]][1]
     pem = openssl(
         "req", "-new", "-utf8", "-key", os.path.join(path, "primary.key"), "-passin", "env:DOUBLE_PIN",
-        f"-{digest}", "-subj", subject, env={"DOUBLE_PIN": option(argv, "-pin") or ""},
+        f"-{digest}", "-subj", subject, env={"DOUBLE_PIN": pin},
     )  # fmt: skip
     with open(out, "wb") as handle:
         handle.write(pem)
@@ -504,14 +582,15 @@ def cryptcp_sign(argv: list[str]) -> str:
             break
     else:
         raise Failure(NO_CERTIFICATE, f"Certificate with thumbprint {thumbprint} and a private key link not found")
-    path, header = open_container(f"\\\\.\\HDIMAGE\\{entry['container']}", option(argv, "-pin"))
+    pin = ask_pin(argv, "-pin", f"the container {entry['container']}")
+    path, header = open_container(f"\\\\.\\HDIMAGE\\{entry['container']}", pin)
     with tempfile.NamedTemporaryFile(suffix=".pem") as cert_pem:
         cert_pem.write(openssl("x509", "-inform", "DER", stdin=der))
         cert_pem.flush()
         openssl(
             "cms", "-sign", "-binary", "-noattr", "-outform", "DER", "-md", HASH_FOR_TYPE[header["provider_type"]][1],
             "-signer", cert_pem.name, "-inkey", os.path.join(path, "primary.key"), "-passin", "env:DOUBLE_PIN",
-            "-in", source, "-out", target, env={"DOUBLE_PIN": option(argv, "-pin") or ""},
+            "-in", source, "-out", target, env={"DOUBLE_PIN": pin},
         )  # fmt: skip
     return 'CryptCP 5.0 (c) "Crypto-Pro", 2002-2020.\nSignature creation completed.\n'
 
@@ -527,16 +606,19 @@ def cryptcp(argv: list[str]) -> str:
 # ---------------------------------------------------------------- cpconfig
 
 _SERIAL = re.compile(r"^[0-9A-Z]{5}(-?[0-9A-Z]{5}){4}$")
-TRIAL_SERIAL = "4040ET0000000000000DOUBLE"
+TRIAL_SERIAL = "5050N4003001BT72MA83QF3T0"
 
 
 def cpconfig(argv: list[str]) -> str:
     state = load_state()
     if flag(argv, "-license"):
         if flag(argv, "-view"):
+            # The format of a published CSP 5.0.13003 transcript (Demo licence of a fresh install);
+            # a set serial shows as a permanent Server licence unless a test sets "license_days".
             serial = state.get("license") or TRIAL_SERIAL
-            kind = "Client" if serial == TRIAL_SERIAL else "Server"
-            expires = "3 month(s) 0 day(s)" if serial == TRIAL_SERIAL else "permanent"
+            kind = "Demo" if serial == TRIAL_SERIAL else state.get("license_type", "Server")
+            days = state.get("license_days", 94 if serial == TRIAL_SERIAL else None)
+            expires = "permanent" if days is None else f"{days} day(s)"
             return f"License validity:\n{serial}\nExpires: {expires}\nLicense type: {kind}.\n"
         if flag(argv, "-set"):
             serial = (option(argv, "-set") or "").upper()
@@ -554,6 +636,13 @@ def cpconfig(argv: list[str]) -> str:
             state.setdefault("rng_strings", {})[key] = path
             save_state(state)
             return ""
+        if flag(argv, "-del"):
+            name = (option(argv, "-del") or "").lower()
+            if name not in [n.lower() for n in state.setdefault("rng", [])]:
+                raise Failure("0x80070002", f"{name} is not registered")
+            state["rng"] = [n for n in state["rng"] if n.lower() != name]
+            save_state(state)
+            return ""
         if flag(argv, "-add"):
             name = option(argv, "-add")
             if name not in state.setdefault("rng", []):
@@ -563,7 +652,30 @@ def cpconfig(argv: list[str]) -> str:
     raise Failure(BAD_ARGS, "Unsupported cpconfig command for the double")
 
 
-TOOLS = {"csptest": csptest, "certmgr": certmgr, "cryptcp": cryptcp, "cpconfig": cpconfig}
+def cpverify(argv: list[str]) -> str:
+    """`cpverify -mk [-alg GR3411_2012_256] FILE`: the file's hash in upper-case hex (Streebog-256 by default
+    in CSP 5, as ofstudio/go-api-epgu documents it for client_certificate_hash)."""
+    if not flag(argv, "-mk"):
+        raise Failure(BAD_ARGS, "The double knows only cpverify -mk")
+    alg = (option(argv, "-alg") or "GR3411_2012_256").upper()
+    digest = {"GR3411_2012_256": "streebog256", "GR3411_2012_512": "streebog512"}.get(alg)
+    if digest is None:
+        raise Failure(BAD_ARGS, f"Unknown algorithm {alg}")
+    files = [a for a in argv[1:] if not a.startswith("-") and a != option(argv, "-alg")]
+    if flag(argv, "-stdin"):
+        data = sys.stdin.buffer.read()
+    elif len(files) == 1:
+        with open(files[0], "rb") as handle:
+            data = handle.read()
+    else:
+        raise Failure(BAD_ARGS, "cpverify -mk needs one file or -stdin")
+    value = openssl("dgst", f"-{digest}", "-binary", stdin=data)
+    if load_state().get("cpverify_corrupt"):  # fault hook for tests: a CSP whose hash disagrees
+        value = bytes([value[0] ^ 0xFF]) + value[1:]
+    return value.hex().upper() + "\n"
+
+
+TOOLS = {"csptest": csptest, "certmgr": certmgr, "cryptcp": cryptcp, "cpconfig": cpconfig, "cpverify": cpverify}
 
 
 def main(argv: list[str]) -> int:
@@ -578,7 +690,7 @@ def main(argv: list[str]) -> int:
         text = f"{failure.message}\n[ErrorCode: {failure.code}]\n"
         sys.stdout.buffer.write(text.encode("cp1251", "replace") if tool == "csptest" else text.encode("utf-8"))
         return 1
-    trailer = "" if tool == "cpconfig" else f"[ErrorCode: {OK}]\n"
+    trailer = "" if tool in ("cpconfig", "cpverify") else f"[ErrorCode: {OK}]\n"
     if tool == "csptest":
         trailer = "Total: SYS: 0.010 sec USR: 0.040 sec UTC: 0.120 sec\n" + trailer
         sys.stdout.buffer.write((output + trailer).encode("cp1251", "replace"))
