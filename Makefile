@@ -76,7 +76,7 @@ molecule: lab-image ## Molecule: converge site.yml on a lab container, idempoten
 
 test: setup lint unit integration molecule ## Every test (what .ci/run calls)
 
-bench: setup lab-image ## Benchmark cold/warm/check/fleet runs (not a test; ~15-30 min; BENCH_ARGS="--transport mitogen")
+bench: setup lab-image ## Benchmark rows against a 60-task baseline of the same run (not a test; ~15-20 min; BENCH_ARGS="--rows warm --fleet 0")
 	$(BIN)/python tools/benchmark.py $(BENCH_ARGS)
 
 docs: setup ## Re-render docs/scopes.md and the role READMEs' variable tables (from meta/argument_specs.yml)
