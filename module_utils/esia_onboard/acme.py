@@ -65,7 +65,8 @@ def acme_cross(settings: Mapping[str, Any]) -> list[str]:
     if not acme_used(settings):
         return []
     found = []
-    if not settings.get("portal_https_acme_directory"):
+    # An invalid directory is reported by its own rule (and left out of settings).
+    if settings.get("portal_https_acme_directory", "") == "" and "portal_https_acme_directory" in settings:
         found.append(
             problem(
                 "portal_https_acme_directory",

@@ -278,6 +278,8 @@ def test_acme_source_needs_a_directory_and_dns_01_needs_the_tsig_key():
     )
     assert [m.split(":")[0] for m in found] == ["portal_https_acme_directory", "portal_domain_tsig_name"]
     assert acme.acme_cross({"portal_https_certificate_source": "ownca"}) == []
+    # an invalid directory is left out of settings: its own rule reports it, not the cross rule
+    assert acme.acme_cross({"portal_https_certificate_source": "acme"}) == []
 
 
 def test_account_key_required_with_acme_and_never_shown():
