@@ -82,13 +82,13 @@ def path_problem(value: Any) -> str | None:
     """Why ``value`` is not an absolute, normal path (None when it is)."""
     if not isinstance(value, str) or not value.startswith("/"):
         return "set an absolute path"
+    if value != "/" and value.endswith("/") and _PATH.fullmatch(value.rstrip("/")):
+        return f"write it without the trailing slash: {value.rstrip('/')}"
     if not _PATH.fullmatch(value):
         return "use letters, digits and . _ - + @ % = , between single slashes (no spaces, quotes or newlines)"
     parts = value.split("/")
     if ".." in parts or "." in parts:
         return "write the path without '.' or '..' parts"
-    if value != "/" and value.endswith("/"):
-        return f"write it without the trailing slash: {value.rstrip('/')}"
     return None
 
 

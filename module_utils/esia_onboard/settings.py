@@ -369,7 +369,6 @@ RULES.update(
         "cryptopro_version_package": values.package_rule,
         "cryptopro_install_dir": paths.dedicated_dir_rule,
         "cryptopro_rng_gamma_file": values.one_line_rule,
-        "cryptopro_rng_gamma_size": values.positive_rule,
         "cryptopro_csptest": paths.absolute_path_rule,
         "cryptopro_certmgr": paths.absolute_path_rule,
         "cryptopro_cryptcp": paths.absolute_path_rule,
