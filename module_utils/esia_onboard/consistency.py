@@ -8,23 +8,6 @@ from typing import Any
 from .core import problem
 
 
-def cryptopro_source_cross(settings: Mapping[str, Any]) -> list[str]:
-    """CryptoPro makes no self-signed certificates: its backend needs certificate source `issued`."""
-    if (
-        settings.get("cryptopro_backend") == "cryptopro"
-        and settings.get("cryptopro_certificate_source") == "selfsigned"
-    ):
-        return [
-            problem(
-                "cryptopro_certificate_source",
-                "selfsigned",
-                "CryptoPro makes no self-signed certificates: with cryptopro_backend cryptopro use issued "
-                "(a test CA's certificate for the ESIA test environment), or cryptopro_backend openssl_gost",
-            )
-        ]
-    return []
-
-
 def https_upstream_cross(settings: Mapping[str, Any]) -> list[str]:
     """nginx needs an upstream or the placeholder page."""
     if settings.get("portal_https_upstream") == "" and settings.get("portal_https_placeholder") is False:

@@ -444,7 +444,6 @@ CROSS_RULES += [
     values.renewal_window_cross,
     subjects.default_subject_cross,
     acme.acme_cross,
-    consistency.cryptopro_source_cross,
     consistency.https_upstream_cross,
     consistency.https_fallback_cross,
 ]

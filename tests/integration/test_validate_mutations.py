@@ -205,7 +205,7 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
     ("export-dir-etc", {"cryptopro_export_dir": "/etc"}, "cryptopro_export_dir"),
     ("paramset", {"cryptopro_openssl_paramset": "Z"}, "cryptopro_openssl_paramset"),
     ("install-class", {"cryptopro_install_class": "kc3"}, "cryptopro_install_class"),
-    ("selfsigned-with-cryptopro", {"cryptopro_certificate_source": "selfsigned"}, "cryptopro_certificate_source"),
+    ("certificate-source-cryptopro", {"cryptopro_certificate_source": "bought"}, "cryptopro_certificate_source"),
     ("environment", {"esia_client_environment": "production"}, "esia_client_environment"),
     ("api-version", {"esia_client_api_version": "v3"}, "esia_client_api_version"),
     ("mnemonic-empty", {"esia_client_mnemonic": ""}, "esia_client_mnemonic"),

@@ -334,15 +334,6 @@ def test_distinct_ports():
 
 
 def test_consistency():
-    assert consistency.cryptopro_source_cross(
-        {"cryptopro_backend": "cryptopro", "cryptopro_certificate_source": "selfsigned"}
-    )
-    assert (
-        consistency.cryptopro_source_cross(
-            {"cryptopro_backend": "openssl_gost", "cryptopro_certificate_source": "selfsigned"}
-        )
-        == []
-    )
     assert consistency.https_upstream_cross({"portal_https_upstream": "", "portal_https_placeholder": False})
     assert consistency.https_upstream_cross({"portal_https_upstream": "", "portal_https_placeholder": True}) == []
     assert consistency.https_fallback_cross({"portal_https_fallback_enabled": True})
