@@ -13,6 +13,8 @@ write      stdin: {"artifacts_root": DIR, "hosts": [{"region", "org", "entry"}, 
 from __future__ import annotations
 
 import argparse
+import base64
+import binascii
 import datetime as dt
 import importlib
 import json
@@ -54,8 +56,23 @@ def read_certificate(on_host: dict[str, Any]) -> None:
         certificate["error"] = str(error)
 
 
+def read_expiry(on_host: dict[str, Any]) -> None:
+    """Replace the slurped expiry state (roles/portal_monitoring) by the JSON it holds."""
+    expiry = on_host.get("expiry")
+    if not isinstance(expiry, dict):
+        return
+    content = expiry.pop("content", "")
+    if not content:
+        return
+    try:
+        expiry["state"] = json.loads(base64.b64decode(content))
+    except (ValueError, binascii.Error) as error:
+        expiry["error"] = f"не JSON: {error}"
+
+
 def cmd_evaluate(observations: dict[str, Any], now: dt.datetime | None = None) -> dict[str, Any]:
     read_certificate(observations.get("on_host") or {})
+    read_expiry(observations.get("on_host") or {})
     network = probes.collect(observations.get("settings") or {})
     return evaluate(observations, network, now=now)
 

@@ -2,59 +2,49 @@
 
 No scripts, fonts or images from anywhere: one file that opens offline. Every
 checklist cell carries `data-item`, `data-state` and the evidence in `title`
-(the browser's tooltip), so the page can be read back by tools and tests.
+(the browser's tooltip), so the page can be read back by tools and tests; the
+"Сроки" cell carries `data-level` and `data-days` (the nearest expiry).
+
+The markup is in tools/templates/*.html.j2, rendered by Jinja2 with
+autoescaping on: this module only prepares plain values for them.
 """
+
+# Labels are Russian (the operators' language): Cyrillic letters are meant.
+# ruff: noqa: RUF001
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from html import escape
+from pathlib import Path
 from typing import Any
 
-from tools.readiness import DONE, ITEMS, ITEMS_BY_ID, NOT_DONE, PENDING, STATE_LABELS
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from tools.readiness import DONE, EXPIRY_LABELS, ITEMS, ITEMS_BY_ID, NOT_DONE, PENDING, STATE_LABELS
 
 MISSING = "missing"
 SYMBOLS = {DONE: "✓", PENDING: "◷", NOT_DONE: "✗", MISSING: "—"}
 LABELS = {**STATE_LABELS, MISSING: "нет данных"}
+EXPIRY_LEVELS = ("ok", "warning", "critical", "expired", "permanent", "error")
+# Worst first: the dashboard cell shows the worst entry of a host.
+_LEVEL_ORDER = ("error", "expired", "critical", "warning", "ok", "permanent")
 
-STYLE = """
-:root { font-family: "PT Sans", "DejaVu Sans", Arial, sans-serif; color: #1b1b1b; }
-body { margin: 1.5rem; }
-h1 { font-size: 1.4rem; margin: 0 0 .3rem; }
-h2 { font-size: 1.15rem; margin: 1.6rem 0 .5rem; }
-p.meta { color: #555; margin: 0 0 1rem; }
-table { border-collapse: collapse; font-size: .9rem; }
-th, td { border: 1px solid #bbb; padding: .3rem .5rem; vertical-align: top; }
-th { background: #f0f0f0; font-weight: 600; }
-thead th.item { writing-mode: vertical-rl; transform: rotate(180deg); white-space: nowrap; text-align: left; }
-td.state { text-align: center; font-weight: 700; min-width: 1.8rem; cursor: help; }
-.state-done { background: #c8e6c9; color: #1b5e20; }
-.state-pending { background: #ffe082; color: #6d4c00; }
-.state-not_done { background: #ffcdd2; color: #b71c1c; }
-.state-missing { background: #e0e0e0; color: #616161; }
-tr.stale td.checked { color: #b71c1c; font-weight: 700; }
-td.evidence { max-width: 60rem; }
-ul.legend { list-style: none; padding: 0; display: flex; gap: 1rem; flex-wrap: wrap; }
-ul.legend li span { display: inline-block; padding: 0 .5rem; border-radius: .2rem; }
-"""
+TEMPLATES = Path(__file__).resolve().with_name("templates")
+ENVIRONMENT = Environment(
+    loader=FileSystemLoader(TEMPLATES),
+    autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=True, default=True),
+    undefined=StrictUndefined,
+    keep_trailing_newline=True,
+)
 
 
-def _page(title: str, body: str) -> str:
-    return (
-        "<!DOCTYPE html>\n"
-        '<html lang="ru">\n<head>\n<meta charset="utf-8">\n'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{escape(title)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n"
-    )
+def _render(template: str, **values: Any) -> str:
+    return ENVIRONMENT.get_template(template).render(**values)
 
 
-def _legend() -> str:
-    entries = "".join(
-        f'<li><span class="state-{state}">{SYMBOLS[state]} {escape(LABELS[state])}</span></li>'
-        for state in (DONE, PENDING, NOT_DONE, MISSING)
-    )
-    return f'<ul class="legend">{entries}</ul>'
+def _legend() -> list[dict[str, str]]:
+    return [{"id": s, "symbol": SYMBOLS[s], "label": LABELS[s]} for s in (DONE, PENDING, NOT_DONE, MISSING)]
 
 
 def tooltip(entry: Mapping[str, Any] | None, item_id: str) -> str:
@@ -83,50 +73,45 @@ def item_columns(documents: Iterable[Mapping[str, Any]]) -> list[tuple[str, str,
     return columns
 
 
-def _cell(entry: Mapping[str, Any] | None, item_id: str) -> str:
-    state = entry.get("state") if entry and entry.get("state") in SYMBOLS else MISSING
-    return (
-        f'<td class="state state-{state}" data-item="{escape(item_id)}" data-state="{state}" '
-        f'title="{escape(tooltip(entry, item_id))}">{SYMBOLS[state]}</td>'
-    )
-
-
 def _parse_time(value: Any) -> dt.datetime | None:
     try:
-        parsed = dt.datetime.fromisoformat(str(value))
+        parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
-def _row(
-    document: Mapping[str, Any],
-    host: Mapping[str, Any],
-    columns: Sequence[tuple[str, str, str]],
-    now: dt.datetime,
-    stale_days: int,
-) -> str:
-    entries = {e.get("id"): e for e in host.get("items", [])}
-    checked = _parse_time(host.get("checked_at") or document.get("generated_at"))
-    stale = checked is None or (now - checked).days >= stale_days
-    summary = host.get("summary", {})
-    done = sum(1 for e in entries.values() if e.get("state") == DONE)
-    cells = "".join(_cell(entries.get(item_id), item_id) for item_id, _, _ in columns)
-    checked_text = checked.strftime("%Y-%m-%d %H:%M") if checked else "?"
-    row_class = ' class="stale"' if stale else ""
-    return (
-        f'<tr data-region="{escape(str(document.get("region", "")))}" data-host="{escape(str(host.get("host", "")))}"'
-        f"{row_class}>"
-        f'<th scope="row" class="region">{escape(str(document.get("region", "")))}</th>'
-        f'<td class="org">{escape(str(document.get("org", "")))}</td>'
-        f'<td class="host">{escape(str(host.get("host", "")))}<br><small>{escape(str(host.get("portal_name") or ""))}'
-        f"</small></td>"
-        f'<td class="checked" title="{"отчёт старше " + str(stale_days) + " дн." if stale else "отчёт свежий"}">'
-        f"{escape(checked_text)}</td>"
-        f"{cells}"
-        f'<td class="total" data-done="{done}" data-total="{len(columns)}">{done}/{len(columns)}'
-        f"{' ✔' if summary.get('ready') else ''}</td></tr>"
-    )
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _days_text(entry: Mapping[str, Any]) -> str:
+    if entry.get("days_left") is not None:
+        return f"{entry['days_left']} дн."
+    if entry.get("level") == "permanent":
+        return EXPIRY_LABELS["permanent"]
+    return _text(entry.get("error")) or EXPIRY_LABELS["error"]
+
+
+def expiry_summary(expiry: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The dashboard's "Сроки" cell of one host: its worst entry, with every entry in the tooltip."""
+    if not isinstance(expiry, Mapping):
+        return {"level": "error", "days": None, "text": "—", "title": "нет данных о сроках в отчёте"}
+    entries = [e for e in expiry.get("entries") or [] if isinstance(e, Mapping)]
+    levels = [e.get("level") for e in entries if e.get("level") in EXPIRY_LEVELS]
+    if expiry.get("error") or not levels:
+        return {"level": "error", "days": None, "text": "—", "title": _text(expiry.get("error")) or "нет данных"}
+    level = min(levels, key=_LEVEL_ORDER.index)
+    days = [e["days_left"] for e in entries if isinstance(e.get("days_left"), int)]
+    nearest = min(days) if days else None
+    lines = [f"{e.get('kind')} {e.get('name')}: {_days_text(e)}" for e in entries]
+    lines += [_text(n) for n in expiry.get("notices") or []]
+    return {
+        "level": level,
+        "days": nearest,
+        "text": f"{nearest} дн." if nearest is not None else EXPIRY_LABELS.get(level, level),
+        "title": "; ".join(lines),
+    }
 
 
 def _region_sort_key(document: Mapping[str, Any]) -> tuple[int, str]:
@@ -134,72 +119,121 @@ def _region_sort_key(document: Mapping[str, Any]) -> tuple[int, str]:
     return (int(region) if region.isdigit() else 10_000, region)
 
 
-def checklist_table(documents: Sequence[Mapping[str, Any]], now: dt.datetime, stale_days: int = 7) -> str:
-    """One row per region and host, one column per checklist item."""
+def _sorted_hosts(document: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return sorted(document.get("hosts", []), key=lambda h: str(h.get("host")))
+
+
+def checklist_table(documents: Sequence[Mapping[str, Any]], now: dt.datetime, stale_days: int = 7) -> dict[str, Any]:
+    """What the checklist table shows: one row per region and host, one column per item."""
     ordered = sorted(documents, key=_region_sort_key)
     columns = item_columns(ordered)
-    head = "".join(
-        f'<th scope="col" class="item" data-item="{escape(i)}" title="{escape(full)}">{escape(short)}</th>'
-        for i, short, full in columns
-    )
-    rows = "\n".join(
-        _row(document, host, columns, now, stale_days)
-        for document in ordered
-        for host in sorted(document.get("hosts", []), key=lambda h: str(h.get("host")))
-    )
-    return (
-        '<table id="checklist">\n<thead><tr><th scope="col">Регион</th><th scope="col">Организация</th>'
-        f'<th scope="col">Хост</th><th scope="col">Проверено (UTC)</th>{head}<th scope="col">Итог</th></tr></thead>\n'
-        f"<tbody>\n{rows}\n</tbody>\n</table>"
-    )
+    rows = []
+    for document in ordered:
+        for host in _sorted_hosts(document):
+            entries = {e.get("id"): e for e in host.get("items", [])}
+            checked = _parse_time(host.get("checked_at") or document.get("generated_at"))
+            stale = checked is None or (now - checked).days >= stale_days
+            cells = []
+            for item_id, _, _ in columns:
+                entry = entries.get(item_id)
+                state = entry.get("state") if entry and entry.get("state") in SYMBOLS else MISSING
+                cells.append(
+                    {"item": item_id, "state": state, "title": tooltip(entry, item_id), "symbol": SYMBOLS[state]}
+                )
+            rows.append(
+                {
+                    "region": _text(document.get("region", "")),
+                    "org": _text(document.get("org", "")),
+                    "host": _text(host.get("host", "")),
+                    "portal_name": _text(host.get("portal_name")),
+                    "stale": stale,
+                    "checked": checked.strftime("%Y-%m-%d %H:%M") if checked else "?",
+                    "checked_title": f"отчёт старше {stale_days} дн." if stale else "отчёт свежий",
+                    "cells": cells,
+                    "expiry": expiry_summary(host.get("expiry")),
+                    "done": sum(1 for e in entries.values() if e.get("state") == DONE),
+                    "total": len(columns),
+                    "ready": bool(host.get("summary", {}).get("ready")),
+                }
+            )
+    return {
+        "columns": [{"id": i, "short": short, "full": full} for i, short, full in columns],
+        "rows": rows,
+    }
 
 
-def _details(document: Mapping[str, Any]) -> str:
-    parts = []
-    for host in sorted(document.get("hosts", []), key=lambda h: str(h.get("host"))):
-        rows = "\n".join(
-            f'<tr data-item="{escape(str(e.get("id")))}" data-state="{escape(str(e.get("state")))}">'
-            f"<td>{escape(str(e.get('step', '')))}</td><td>{escape(str(e.get('title', '')))}</td>"
-            f'<td class="state state-{escape(str(e.get("state")))}">{SYMBOLS.get(e.get("state"), "?")} '
-            f"{escape(LABELS.get(e.get('state'), str(e.get('state'))))}</td>"
-            f'<td class="evidence">{escape(str(e.get("evidence", "")))}</td>'
-            f"<td>{escape(str(e.get('confirmed') or ''))}</td></tr>"
+def _host_details(host: Mapping[str, Any]) -> dict[str, Any]:
+    expiry = host.get("expiry") if isinstance(host.get("expiry"), Mapping) else None
+    return {
+        "host": _text(host.get("host")),
+        "portal_name": _text(host.get("portal_name")),
+        "fallback_name": _text(host.get("fallback_name")),
+        "environment": _text(host.get("environment")),
+        "checks": [
+            {
+                "id": _text(e.get("id")),
+                "state": _text(e.get("state")),
+                "step": _text(e.get("step", "")),
+                "title": _text(e.get("title", "")),
+                "symbol": SYMBOLS.get(e.get("state"), "?"),
+                "label": LABELS.get(e.get("state"), _text(e.get("state"))),
+                "evidence": _text(e.get("evidence", "")),
+                "confirmed": _text(e.get("confirmed")),
+            }
             for e in host.get("items", [])
-        )
-        parts.append(
-            f"<h2>{escape(str(host.get('host')))}: {escape(str(host.get('portal_name') or ''))}"
-            f" (резервное имя {escape(str(host.get('fallback_name') or ''))}, среда ЕСИА"
-            f" {escape(str(host.get('environment') or ''))})</h2>\n"
-            f'<table class="details"><thead><tr><th>Шаг</th><th>Пункт</th><th>Состояние</th><th>Свидетельство</th>'
-            f"<th>Подтверждено</th></tr></thead>\n<tbody>\n{rows}\n</tbody></table>"
-        )
-    return "\n".join(parts)
+        ],
+        "expiry": None
+        if expiry is None
+        else {
+            "source": _text(expiry.get("source")),
+            "generated_at": _text(expiry.get("generated_at")),
+            "warn_days": _text(expiry.get("warn_days")),
+            "critical_days": _text(expiry.get("critical_days")),
+            "error": _text(expiry.get("error")),
+            "notices": [_text(n) for n in expiry.get("notices") or []],
+            "entries": [
+                {
+                    "kind": _text(e.get("kind")),
+                    "name": _text(e.get("name")),
+                    "path": _text(e.get("path")),
+                    "not_after": _text(e.get("not_after")),
+                    "level": e.get("level") if e.get("level") in EXPIRY_LEVELS else "error",
+                    "left": _days_text(e),
+                }
+                for e in expiry.get("entries") or []
+                if isinstance(e, Mapping)
+            ],
+        },
+    }
 
 
 def region_page(document: Mapping[str, Any], now: dt.datetime | None = None) -> str:
     """The readable report of one region (status.html next to status.json)."""
     now = now or dt.datetime.now(dt.UTC)
-    title = f"Готовность к ЕСИА: регион {document.get('region')}"
-    body = (
-        f"<h1>{escape(title)}</h1>\n"
-        f'<p class="meta">{escape(str(document.get("org", "")))} · отчёт от {escape(str(document.get("generated_at")))}'
-        f" · схема {escape(str(document.get('schema')))}</p>\n"
-        f"{_legend()}\n{checklist_table([document], now)}\n{_details(document)}"
+    return _render(
+        "region.html.j2",
+        title=f"Готовность к ЕСИА: регион {document.get('region')}",
+        org=_text(document.get("org", "")),
+        generated_at=_text(document.get("generated_at")),
+        schema=_text(document.get("schema")),
+        states=_legend(),
+        table=checklist_table([document], now),
+        hosts=[_host_details(h) for h in _sorted_hosts(document)],
     )
-    return _page(title, body)
 
 
 def dashboard_page(documents: Sequence[Mapping[str, Any]], now: dt.datetime | None = None, stale_days: int = 7) -> str:
     """The fleet dashboard: every region's checklist on one page."""
     now = now or dt.datetime.now(dt.UTC)
     hosts = [h for d in documents for h in d.get("hosts", [])]
-    ready = sum(1 for h in hosts if h.get("summary", {}).get("ready"))
-    title = "Готовность регионов к ЕСИА"
-    body = (
-        f"<h1>{escape(title)}</h1>\n"
-        f'<p class="meta">Собрано {now.strftime("%Y-%m-%d %H:%M")} UTC · регионов {len(documents)} · '
-        f'хостов {len(hosts)} · полностью готовы <span id="ready-count">{ready}</span>. '
-        f"Наведите указатель на ячейку, чтобы увидеть основание; красная дата — отчёт старше {stale_days} дн.</p>\n"
-        f"{_legend()}\n{checklist_table(documents, now, stale_days)}"
+    return _render(
+        "dashboard.html.j2",
+        title="Готовность регионов к ЕСИА",
+        built=now.strftime("%Y-%m-%d %H:%M"),
+        regions=len(documents),
+        hosts=len(hosts),
+        ready=sum(1 for h in hosts if h.get("summary", {}).get("ready")),
+        stale_days=stale_days,
+        states=_legend(),
+        table=checklist_table(documents, now, stale_days),
     )
-    return _page(title, body)

@@ -22,6 +22,23 @@ DONE, PENDING, NOT_DONE = "done", "pending", "not_done"
 STATES = (DONE, PENDING, NOT_DONE)
 STATE_LABELS = {DONE: "готово", PENDING: "ждёт подтверждения", NOT_DONE: "не готово"}
 STATE_MARKS = {DONE: "[x]", PENDING: "[~]", NOT_DONE: "[ ]"}
+# Expiry levels (roles/portal_monitoring) as the report names and marks them.
+EXPIRY_LABELS = {
+    "ok": "в порядке",
+    "warning": "скоро истекает",
+    "critical": "истекает",
+    "expired": "истёк",
+    "permanent": "бессрочно",
+    "error": "нет данных",
+}
+EXPIRY_MARKS = {
+    "ok": "[ok]",
+    "warning": "[!]",
+    "critical": "[!!]",
+    "expired": "[XX]",
+    "permanent": "[ok]",
+    "error": "[?]",
+}
 
 
 @dataclass(frozen=True)
@@ -415,6 +432,76 @@ def _probe_text(name: str, probe: Any, now: dt.datetime, min_days: int) -> tuple
     return True, f"{name} @ {where}: HTTP {status}{described}"
 
 
+def _expiry_script() -> Any:
+    """The host's expiry script (roles/portal_monitoring): its levels and day count are the report's too."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "roles" / "portal_monitoring" / "files" / "esia_onboard_expiry.py"
+    spec = importlib.util.spec_from_file_location("esia_onboard_expiry", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _deadline_notices(settings: Mapping[str, Any], now: dt.datetime) -> list[str]:
+    """The ESIA standard-solutions deadline warning of module_utils/esia_onboard/esia.py, when it is there."""
+    try:
+        from module_utils.esia_onboard import esia
+    except ImportError:
+        return []
+    warn = getattr(esia, "standard_solutions_warnings", None)
+    if warn is None:
+        return []
+    given = settings.get("esia_settings") if isinstance(settings.get("esia_settings"), Mapping) else {}
+    try:
+        return [str(text) for text in warn({k: v for k, v in given.items() if v is not None}, now)]
+    except Exception as error:  # a broken setting is validate.yml's to report; say it here too
+        return [f"срок перехода на типовые решения не проверен: {error}"]
+
+
+def expiry_section(expiry: Mapping[str, Any] | None, settings: Mapping[str, Any], now: dt.datetime) -> dict:
+    """Days left per certificate and licence, from the state file the host keeps (roles/portal_monitoring).
+
+    Days are counted from now (not from the host's last refresh) and judged by
+    portal_status_warn_days / portal_status_critical_days of the inventory.
+    """
+    script = _expiry_script()
+    warn = int(settings.get("expiry_warn_days") or 30)
+    critical = int(settings.get("expiry_critical_days") or 7)
+    expiry = expiry or {}
+    source = str(expiry.get("file") or "/var/lib/esia-onboard/expiry.json")
+    section: dict[str, Any] = {
+        "source": source,
+        "generated_at": None,
+        "level": script.ERROR,
+        "warn_days": warn,
+        "critical_days": critical,
+        "error": None,
+        "notices": _deadline_notices(settings, now),
+        "entries": [],
+    }
+    state = expiry.get("state")
+    if not isinstance(state, Mapping) or state.get("schema") != script.SCHEMA:
+        detail = expiry.get("error") or "нет данных"
+        section["error"] = f"{source}: {detail}; выполните playbooks/monitoring.yml (роль portal_monitoring)"
+        return section
+    section["generated_at"] = state.get("generated_at")
+    for raw in state.get("entries") or []:
+        if not isinstance(raw, Mapping):
+            continue
+        entry = {key: raw.get(key) for key in ("type", "kind", "name", "path")}
+        entry.update({"not_after": raw.get("not_after"), "days_left": None, "error": raw.get("error")})
+        if raw.get("level") in (script.ERROR, script.PERMANENT) or "not_after_timestamp" not in raw:
+            entry["level"] = raw.get("level") if raw.get("level") == script.PERMANENT else script.ERROR
+        else:
+            days = script.days_left(dt.datetime.fromtimestamp(int(raw["not_after_timestamp"]), dt.UTC), now)
+            entry.update(days_left=days, level=script.level(days, warn, critical))
+        section["entries"].append(entry)
+    section["level"] = script.worst([e["level"] for e in section["entries"]])
+    return section
+
+
 def _default_tracking_parser() -> Callable[[str, float], Mapping[str, Any]]:
     from filter_plugins.timesync import chrony_tracking
 
@@ -445,6 +532,7 @@ def evaluate(
         "environment": settings.get("environment"),
         "summary": {**counts, "total": len(items), "ready": counts[DONE] == len(items)},
         "items": items,
+        "expiry": expiry_section(evaluation.host.get("expiry"), settings, now),
     }
 
 
@@ -477,4 +565,16 @@ def text_table(document: Mapping[str, Any], evidence_width: int = 100) -> str:
                 evidence = evidence[: evidence_width - 1] + "…"
             mark = STATE_MARKS.get(entry.get("state"), "[?]")
             lines.append(f"  {mark} {entry.get('step', ''):<6} {entry.get('title', ''):<{width}}  {evidence}")
+        expiry = host.get("expiry")
+        if isinstance(expiry, Mapping):
+            lines.append(f"  Сроки действия ({expiry.get('source')}):")
+            if expiry.get("error"):
+                lines.append(f"    {expiry['error']}")
+            for entry in expiry.get("entries", []):
+                days = entry.get("days_left")
+                left = f"ещё {days} дн." if days is not None else (entry.get("error") or "")
+                until = f"до {str(entry.get('not_after'))[:10]}, " if entry.get("not_after") else ""
+                mark = EXPIRY_MARKS.get(entry.get("level"), "?")
+                lines.append(f"    {mark} {entry.get('kind')} {entry.get('name')}: {until}{left}")
+            lines += [f"    ! {notice}" for notice in expiry.get("notices", [])]
     return "\n".join(lines)

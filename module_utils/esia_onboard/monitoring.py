@@ -69,7 +69,8 @@ def expiry_config(
     if isinstance(crypto.get("certificate_der"), str) and crypto["certificate_der"]:
         name = _safe_name(str(crypto.get("container") or "gost"))
         certificates.append({"kind": "gost", "name": name, "path": crypto["certificate_der"]})
-    if crypto and ("license_type" in crypto or "license_expires" in crypto or crypto.get("backend") == "cryptopro"):
+    # Only CryptoPro CSP has a licence (the openssl_gost backend records its fields as null).
+    if crypto.get("backend") == "cryptopro" or crypto.get("license_type") or crypto.get("license_expires"):
         licences.append({"kind": "cryptopro", "name": "csp", "fact": f"{facts_dir}/esia_cryptopro.fact"})
     client = facts.get("esia_client") if isinstance(facts.get("esia_client"), Mapping) else {}
     certificates += _esia_certificates(client)

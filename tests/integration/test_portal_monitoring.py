@@ -113,7 +113,7 @@ def host(certs):
                 "backend": "cryptopro",
                 "container": "esia_99",
                 "certificate_der": ENTRIES[2][2],
-                "license_type": "temporary",
+                "license_type": "Demo",
                 "license_expires": LICENCE_END,
             },
             "esia_client": {"esia_certificates": [ENTRIES[3][2]]},

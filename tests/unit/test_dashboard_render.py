@@ -106,6 +106,55 @@ def test_evidence_is_escaped_in_tooltip_and_details():
     assert '"><script>alert(1)</script>' in cell["title"]
 
 
+def test_templates_escape_hostile_host_names_and_expiry_text():
+    hostile = '<script>alert("x")</script>'
+    host = entry(hostile, {"dns": "done"})
+    host["portal_name"] = hostile
+    host["expiry"] = {
+        "source": hostile,
+        "generated_at": None,
+        "level": "critical",
+        "warn_days": 30,
+        "critical_days": 7,
+        "error": None,
+        "notices": [hostile],
+        "entries": [
+            {
+                "type": "certificate",
+                "kind": "tls",
+                "name": hostile,
+                "path": hostile,
+                "not_after": hostile,
+                "days_left": 3,
+                "level": "critical",
+            },
+            {"type": "licence", "kind": "cryptopro", "name": "csp", "path": "/x", "level": "error", "error": hostile},
+        ],
+    }
+    document = report("77", host)
+    document["org"] = hostile
+    for page in (dashboard_page([document], now=NOW), region_page(document, now=NOW)):
+        assert "<script>" not in page
+        assert not [t for t, _ in parse(page).tags if t == "script"]
+        assert "&lt;script&gt;" in page
+    (row,) = parse(dashboard_page([document], now=NOW)).rows
+    assert row["data-host"] == hostile  # the attribute holds the text, not markup
+    expiry_cell = next(a for t, a in parse(dashboard_page([document], now=NOW)).tags if "data-level" in a)
+    assert (expiry_cell["data-level"], expiry_cell["data-days"]) == ("error", "3")  # the worst entry, nearest days
+    assert hostile in expiry_cell["title"]
+    details = [a for t, a in parse(region_page(document, now=NOW)).tags if t == "tr" and "data-expiry" in a]
+    assert [(d["data-expiry"], d["data-level"]) for d in details] == [
+        (f"tls/{hostile}", "critical"),
+        ("cryptopro/csp", "error"),
+    ]
+
+
+def test_reports_without_expiry_still_render():
+    page = dashboard_page([report("77", entry("a", {"dns": "done"}))], now=NOW)
+    expiry_cell = next(a for t, a in parse(page).tags if "data-level" in a)
+    assert expiry_cell["data-level"] == "error" and expiry_cell["title"].startswith("нет данных")
+
+
 def test_rows_sorted_by_region_number_and_stale_marked():
     documents = [
         report("102", entry("c", {})),

@@ -104,10 +104,11 @@ def test_missing_and_broken_files_are_errors(tmp_path):
 @pytest.mark.parametrize(
     ("fact", "level", "days"),
     [
-        ({"license_type": "temporary", "license_expires": "2026-12-05"}, "critical", 3),
-        ({"license_type": "permanent", "license_expires": None}, "permanent", None),
-        ({"license_type": "temporary", "license_expires": ""}, "error", None),
-        ({"license_type": "temporary", "license_expires": "soon"}, "error", None),
+        ({"license_type": "Demo", "license_expires": "2026-12-05"}, "critical", 3),
+        ({"license_type": "Server", "license_expires": None}, "permanent", None),
+        ({"license_type": "Server", "license_expires": ""}, "permanent", None),
+        ({"license_type": None, "license_expires": None}, "error", None),
+        ({"license_type": "Demo", "license_expires": "soon"}, "error", None),
         ({"backend": "cryptopro"}, "error", None),
     ],
 )
@@ -256,7 +257,15 @@ def test_expiry_config_from_the_local_facts():
 
 def test_expiry_config_of_a_host_with_no_facts_and_no_licence():
     assert monitoring.expiry_config({}) == {"certificates": [], "licences": []}
-    gost_only = {"esia_cryptopro": {"backend": "openssl_gost", "container": "c", "certificate_der": "/c.cer"}}
+    gost_only = {
+        "esia_cryptopro": {
+            "backend": "openssl_gost",
+            "container": "c",
+            "certificate_der": "/c.cer",
+            "license_type": None,
+            "license_expires": None,
+        }
+    }
     assert monitoring.expiry_config(gost_only)["licences"] == []
 
 
@@ -285,3 +294,62 @@ def test_rules_name_the_setting_and_the_fix():
         "portal_monitoring_extra_certificates[3]",
     ]
     assert monitoring.extra_certificates_problems("x")
+
+
+# -- the Prometheus alert rules shipped for the MIAC's server (runbook 08, section E) --------
+
+RULES = REPO / "roles" / "portal_monitoring" / "files" / "prometheus-rules.yml"
+
+
+def test_alert_rules_fire_on_the_exported_series(tmp_path):
+    """promtool test rules: 20 days left warns, 4 days is critical too, 1000 days is quiet."""
+
+    def alert(kind: str, name: str, severity: str, left: str, urgency: str) -> dict:
+        return {
+            "exp_labels": {"severity": severity, "kind": kind, "name": name, "path": f"/{name}", "instance": "h"},
+            "exp_annotations": {
+                "summary": f"{kind} {name} on h expires in {left}",
+                "description": f"/{name}: renew it{urgency} (runbook 08).",
+            },
+        }
+
+    series = "esia_onboard_certificate_expiry_timestamp_seconds"
+    tests = {
+        "rule_files": [str(RULES)],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [
+                    {"series": f'{series}{{kind="tls",name="a",path="/a",instance="h"}}', "values": "1728000x180"},
+                    {"series": f'{series}{{kind="gost",name="b",path="/b",instance="h"}}', "values": "86400000x180"},
+                    {"series": f'{series}{{kind="esia",name="c",path="/c",instance="h"}}', "values": "432000x180"},
+                    {"series": 'esia_onboard_expiry_last_run_timestamp_seconds{instance="h"}', "values": "0x180"},
+                ],
+                "alert_rule_test": [
+                    {
+                        "eval_time": "2h",
+                        "alertname": "EsiaOnboardCertificateExpiresSoon",
+                        "exp_alerts": [
+                            alert("tls", "a", "warning", "19d 22h 0m 0s", ""),
+                            alert("esia", "c", "warning", "4d 22h 0m 0s", ""),
+                        ],
+                    },
+                    {
+                        "eval_time": "2h",
+                        "alertname": "EsiaOnboardCertificateExpiresVerySoon",
+                        "exp_alerts": [alert("esia", "c", "critical", "4d 22h 0m 0s", " now")],
+                    },
+                    {"eval_time": "2h", "alertname": "EsiaOnboardExpiryExportStale", "exp_alerts": []},
+                ],
+            }
+        ],
+    }
+    test_file = tmp_path / "rules-test.yml"
+    test_file.write_text(json.dumps(tests))  # JSON is YAML
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool is missing: apt-get install prometheus (Makefile APT_PACKAGES)"
+    checked = subprocess.run([promtool, "check", "rules", str(RULES)], capture_output=True, text=True, check=False)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    tested = subprocess.run([promtool, "test", "rules", str(test_file)], capture_output=True, text=True, check=False)
+    assert tested.returncode == 0, tested.stdout + tested.stderr

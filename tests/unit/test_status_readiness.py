@@ -449,8 +449,103 @@ def test_text_table():
     table = text_table(document, evidence_width=40)
     lines = table.splitlines()
     assert lines[0].startswith("Регион 99 · МИАЦ · lab-portal · zapis.miac99.test: готово 10 из 12")
-    assert len(lines) == 13
+    # 12 items, then the expiry section (no state file in these observations)
+    assert lines[13].startswith("  Сроки действия (/var/lib/esia-onboard/expiry.json)")
+    assert "playbooks/monitoring.yml" in lines[14]
+    lines = lines[:13]
     assert any(line.lstrip().startswith("[~]") and "Доступ к тестовой среде" in line for line in lines)
     assert any(line.lstrip().startswith("[ ]") and "Имя портала" in line for line in lines)
     assert all(len(line.split("  ")[-1].strip()) <= 40 for line in lines[1:])
     assert sum(line.endswith("…") for line in lines) >= 5
+
+
+# -- expiry (the host's state file, roles/portal_monitoring) ------------------------------
+
+
+def expiry_state(*entries: dict) -> dict:
+    return {
+        "schema": "esia-onboard/expiry/1",
+        "generated_at": "2026-11-24T06:00:00Z",
+        "last_run": 0,
+        "warn_days": 30,
+        "critical_days": 7,
+        "entries": list(entries),
+    }
+
+
+def cert_entry(kind: str, name: str, not_after: dt.datetime, **extra) -> dict:
+    return {
+        "type": "certificate",
+        "kind": kind,
+        "name": name,
+        "path": f"/etc/{name}.pem",
+        "not_after": not_after.isoformat(),
+        "not_after_timestamp": int(not_after.timestamp()),
+        "days_left": 999,  # the host's figure of its last run: the report counts again from now
+        "level": "ok",
+        **extra,
+    }
+
+
+def test_expiry_days_are_counted_from_now_and_judged_by_the_inventory_thresholds():
+    observations, network = complete()
+    observations["settings"].update(expiry_warn_days=60, expiry_critical_days=10)
+    observations["on_host"]["expiry"] = {
+        "file": "/var/lib/esia-onboard/expiry.json",
+        "state": expiry_state(
+            cert_entry("tls", "zapis.miac99.test", NOW + dt.timedelta(days=40, hours=1)),
+            cert_entry("gost", "esia_99", NOW + dt.timedelta(days=9, hours=23)),
+            cert_entry("esia", "old", NOW - dt.timedelta(hours=2)),
+            cert_entry("tls", "99.2dr.ru", NOW + dt.timedelta(days=200)),
+            {"type": "licence", "kind": "cryptopro", "name": "csp", "path": "/x.fact", "level": "permanent"},
+            {"type": "certificate", "kind": "esia", "name": "gone", "path": "/y", "level": "error", "error": "missing"},
+        ),
+    }
+    expiry = evaluate(observations, network, now=NOW)["expiry"]
+    shown = {(e["kind"], e["name"]): (e["days_left"], e["level"]) for e in expiry["entries"]}
+    assert shown == {
+        ("tls", "zapis.miac99.test"): (40, "warning"),
+        ("gost", "esia_99"): (9, "critical"),
+        ("esia", "old"): (-1, "expired"),
+        ("tls", "99.2dr.ru"): (200, "ok"),
+        ("cryptopro", "csp"): (None, "permanent"),
+        ("esia", "gone"): (None, "error"),
+    }
+    assert expiry["level"] == "error" and (expiry["warn_days"], expiry["critical_days"]) == (60, 10)
+    assert expiry["generated_at"] == "2026-11-24T06:00:00Z" and expiry["error"] is None
+    document = region_document("99", "МИАЦ", [evaluate(observations, network, now=NOW)], NOW)
+    jsonschema.validate(document, SCHEMA)
+    table = text_table(document)
+    assert "[!] tls zapis.miac99.test: до " in table and "ещё 40 дн." in table
+    assert "[XX] esia old" in table
+
+
+def test_expiry_without_a_state_file_says_what_to_run():
+    observations, network = complete()
+    observations["on_host"]["expiry"] = {"file": "/srv/e.json", "error": "file not found: /srv/e.json"}
+    expiry = evaluate(observations, network, now=NOW)["expiry"]
+    assert expiry["level"] == "error" and expiry["entries"] == []
+    assert expiry["error"].startswith("/srv/e.json: file not found") and "playbooks/monitoring.yml" in expiry["error"]
+
+
+def test_standard_solutions_deadline_is_shown_when_the_esia_rules_have_it(monkeypatch):
+    import sys
+    import types
+
+    seen = {}
+
+    def warnings(settings, today):
+        seen.update(settings=settings, today=today)
+        return ["esia_client_standard_solutions_date: got '2027-01-01'; from 2027-01-01 ..."]
+
+    fake = types.ModuleType("module_utils.esia_onboard.esia")
+    fake.standard_solutions_warnings = warnings
+    monkeypatch.setitem(sys.modules, "module_utils.esia_onboard.esia", fake)
+    import module_utils.esia_onboard as package
+
+    monkeypatch.setattr(package, "esia", fake, raising=False)
+    observations, network = complete()
+    observations["settings"]["esia_settings"] = {"esia_client_api_version": "v1", "esia_client_environment": None}
+    expiry = evaluate(observations, network, now=NOW)["expiry"]
+    assert expiry["notices"] == ["esia_client_standard_solutions_date: got '2027-01-01'; from 2027-01-01 ..."]
+    assert seen == {"settings": {"esia_client_api_version": "v1"}, "today": NOW}

@@ -45,8 +45,6 @@ PREFIX = "esia_onboard"
 OK, WARNING, CRITICAL, EXPIRED, PERMANENT, ERROR = "ok", "warning", "critical", "expired", "permanent", "error"
 # Worst first: what a summary of several entries shows.
 LEVEL_ORDER = (ERROR, EXPIRED, CRITICAL, WARNING, OK, PERMANENT)
-# Licence types that never expire (as the cryptopro fact records them).
-PERMANENT_LICENCE_TYPES = frozenset({"permanent", "perpetual", "unlimited"})
 _TIMESTAMP_KEYS = ("generated_at", "last_run")
 
 
@@ -162,7 +160,8 @@ def read_certificate(item: Mapping[str, Any], now: dt.datetime, warn_days: int, 
 
 
 def read_licence(item: Mapping[str, Any], now: dt.datetime, warn_days: int, critical_days: int) -> dict:
-    """A licence recorded in a local fact: `license_type` and `license_expires` (ISO date, or empty when permanent)."""
+    """A licence recorded in a local fact: `license_type` (Demo, Client, Server...) and `license_expires`
+    (ISO date; empty with a type = permanent), as roles/cryptopro writes them from `cpconfig -license -view`."""
     entry: dict[str, Any] = {
         "type": "licence",
         "kind": str(item["kind"]),
@@ -181,9 +180,10 @@ def read_licence(item: Mapping[str, Any], now: dt.datetime, warn_days: int, crit
     entry["licence_type"] = licence_type or None
     expires = parse_time(raw_expires)
     if expires is None:
-        if licence_type.lower() in PERMANENT_LICENCE_TYPES and not raw_expires:
+        # The cryptopro role records a permanent licence as a type with no expiry date.
+        if licence_type and not raw_expires:
             return {**entry, "level": PERMANENT}
-        why = f"license_expires {raw_expires!r} is not a date" if raw_expires else "no license_expires"
+        why = f"license_expires {raw_expires!r} is not a date" if raw_expires else "no licence recorded"
         return {**entry, "level": ERROR, "error": f"{entry['path']}: {why} (license_type {licence_type or '?'})"}
     days = days_left(expires, now)
     return {
