@@ -248,7 +248,11 @@ def run_with_pin(
             if _PROMPT.search(tail):
                 if pin is None or answered >= 2:
                     os.kill(pid, 9)
-                    output += b"\n[esia-onboard: the tool asked for a PIN again; it is wrong]"
+                    output += (
+                        b"\n[esia-onboard: the tool asked for a PIN, but none was expected]"
+                        if pin is None
+                        else b"\n[esia-onboard: the tool asked for a PIN again; it is wrong]"
+                    )
                     break
                 os.write(master, pin.encode("utf-8") + b"\n")
                 answered += 1

@@ -169,6 +169,11 @@ def test_v1_detached_cms_verifies_with_the_certificate(lab, der, workdir, as_ser
     (workdir / "v1.sig").write_bytes(cms)
     openssl("cms", "-verify", "-binary", "-inform", "DER", "-in", workdir / "v1.sig", "-content", workdir / "v1.msg",
             "-certfile", workdir / "cert.pem", "-noverify", "-out", "/dev/null", directory=workdir)  # fmt: skip
+    # Issue 13 point 4: the v1 CMS carries the signer's certificate (no -nocerts), as cryptcp's does.
+    openssl("cms", "-verify", "-binary", "-inform", "DER", "-in", workdir / "v1.sig", "-content", workdir / "v1.msg",
+            "-noverify", "-out", "/dev/null", directory=workdir)  # fmt: skip
+    embedded = openssl("pkcs7", "-inform", "DER", "-in", workdir / "v1.sig", "-print_certs", directory=workdir)
+    assert (workdir / "cert.pem").read_bytes().strip() in embedded
 
 
 def test_signer_refuses_an_empty_message_and_never_takes_a_pin_argument(lab):

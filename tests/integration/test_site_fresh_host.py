@@ -164,6 +164,15 @@ def test_check_then_converge_without_leaks_then_check(strategy, dns, secrets_fil
         assert converged_check.rc == 0, converged_check.output[-6000:]
         assert converged_check.changed(HOST) == 0, converged_check.output[-6000:]
 
+        # The opt-in private-key export gives its password on stdin, never in a command line or an
+        # environment that -vvv would show (issue 13, point 7).
+        export_vars = {**extra, "cryptopro_export_private_key": True}
+        export = ansible_playbook(
+            "playbooks/cryptopro.yml", LAB_INVENTORY, "-vvv", *args, extra_vars=export_vars, env=env
+        )
+        assert export.rc == 0, export.output[-6000:]
+        assert PIN_SENTINEL not in export.output, "the PIN reached the -vvv output of the key export"
+
 
 def test_interrupted_run_converges_on_the_next(dns, secrets_file, tmp_path):
     artifacts = tmp_path / "artifacts"
