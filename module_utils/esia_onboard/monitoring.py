@@ -158,3 +158,26 @@ def service_problems(value: Any, setting: str = "portal_monitoring_zabbix_agent_
     if not isinstance(value, str) or not _SERVICE.match(value):
         return [problem(setting, value, "set the agent's systemd unit name, e.g. 'zabbix-agent' or 'zabbix-agent2'")]
     return []
+
+
+# -- the registry's shape (settings.RULES: rule(value, settings)) ------------------------
+
+
+def path_rule(value: Any, settings: Mapping[str, Any], setting: str = "portal_monitoring_state_file") -> list[str]:
+    return absolute_path_problems(setting, value)
+
+
+def days_rule(value: Any, settings: Mapping[str, Any], setting: str = "portal_status_warn_days") -> list[str]:
+    return days_problems(setting, value)
+
+
+def extra_certificates_rule(value: Any, settings: Mapping[str, Any]) -> list[str]:
+    return extra_certificates_problems(value)
+
+
+def on_calendar_rule(value: Any, settings: Mapping[str, Any]) -> list[str]:
+    return on_calendar_problems(value)
+
+
+def agent_service_rule(value: Any, settings: Mapping[str, Any]) -> list[str]:
+    return service_problems(value)

@@ -435,6 +435,24 @@ RULES.update(
 CROSS_RULES += [esia.portal_org_type_rule, esia.standard_solutions_problems, esia.certificate_files_cross]
 WARNINGS += [esia.standard_solutions_warnings, esia.certificate_files_warning]
 
+# portal_monitoring, issue 15: the rules of module_utils/esia_onboard/monitoring.py
+from . import monitoring  # noqa: E402
+
+RULES.update(
+    {
+        "portal_status_warn_days": monitoring.days_rule,
+        "portal_status_critical_days": monitoring.days_rule,
+        "portal_monitoring_state_file": monitoring.path_rule,
+        "portal_monitoring_prometheus_textfile_dir": monitoring.path_rule,
+        "portal_monitoring_zabbix_include_dir": monitoring.path_rule,
+        "portal_monitoring_extra_certificates": monitoring.extra_certificates_rule,
+        "portal_monitoring_refresh_on_calendar": monitoring.on_calendar_rule,
+        "portal_monitoring_zabbix_agent_service": monitoring.agent_service_rule,
+    }
+)
+_bind_names(RULES)
+CROSS_RULES += [monitoring.thresholds_problems]
+
 CROSS_RULES += [
     names.names_in_zone_cross,
     names.fallback_cross,
