@@ -7,17 +7,21 @@ from the OIDs and the DER bytes.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import warnings
 from datetime import UTC, datetime
 
+import ansible.module_utils
 from ansible.errors import AnsibleFilterError
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtensionOID, ObjectIdentifier
+
+_MODULE_UTILS = str(__import__("pathlib").Path(__file__).resolve().parents[1] / "module_utils")
+if _MODULE_UTILS not in ansible.module_utils.__path__:
+    ansible.module_utils.__path__.append(_MODULE_UTILS)
+from ansible.module_utils.esia_onboard import certs  # noqa: E402
 
 # Public-key OID -> (key_algorithm, key size in bits when the OID fixes it).
 _KEY_ALGORITHMS: dict[str, tuple[str, int | None]] = {
@@ -55,7 +59,6 @@ _NAME_OVERRIDES = {
     ObjectIdentifier("2.5.4.42"): "GN",
     ObjectIdentifier("2.5.4.12"): "title",
 }
-_PEM_MARKER = b"-----BEGIN"
 
 
 def streebog256(data: bytes) -> bytes:
@@ -76,34 +79,20 @@ def _iso8601(moment: datetime) -> str:
 
 def _certificate_bytes(data: object, filter_name: str) -> bytes:
     """PEM or DER bytes from PEM text, base64 of DER or PEM (what `slurp` returns), or raw bytes."""
-    if isinstance(data, (bytes, bytearray)):
-        return bytes(data)
-    if not isinstance(data, str):
-        raise AnsibleFilterError(
-            f"{filter_name} expects PEM text or base64 of a DER/PEM certificate, got {type(data).__name__}"
-        )
-    if "-----BEGIN" in data:
-        return data.encode("ascii", errors="replace")
-    compact = "".join(data.split())
-    if not compact:
-        raise AnsibleFilterError(f"{filter_name}: the input is empty, expected a certificate")
     try:
-        return base64.b64decode(compact, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise AnsibleFilterError(
-            f"{filter_name}: the input is neither PEM (no -----BEGIN line) nor base64: {exc}"
-        ) from exc
+        return certs.certificate_bytes(data)
+    except certs.CertificateError as exc:
+        separator = " " if str(exc).startswith("expects") else ": "
+        raise AnsibleFilterError(f"{filter_name}{separator}{exc}") from exc
 
 
 def load_certificate(data: object, filter_name: str = "x509_info") -> x509.Certificate:
     """The (first) certificate in PEM text, base64 of DER or PEM, or bytes."""
     raw = _certificate_bytes(data, filter_name)
     try:
-        if _PEM_MARKER in raw:
-            return x509.load_pem_x509_certificate(raw)
-        return x509.load_der_x509_certificate(raw)
-    except ValueError as exc:
-        raise AnsibleFilterError(f"{filter_name}: the input is not an X.509 certificate: {exc}") from exc
+        return certs.load_certificate(raw)
+    except certs.CertificateError as exc:
+        raise AnsibleFilterError(f"{filter_name}: {exc}") from exc
 
 
 def _name_string(name: x509.Name) -> str:
@@ -140,10 +129,7 @@ def _san(certificate: x509.Certificate) -> tuple[list[str], list[str]]:
 
 
 def _is_ca(certificate: x509.Certificate) -> bool:
-    try:
-        return bool(certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
-    except x509.ExtensionNotFound:
-        return False
+    return certs.is_ca(certificate)
 
 
 def _serial_hex(serial: int) -> str:

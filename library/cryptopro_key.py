@@ -155,7 +155,6 @@ actions:
   returned: always
 """
 
-import base64  # noqa: E402
 import hashlib  # noqa: E402
 import os  # noqa: E402
 import pwd  # noqa: E402
@@ -164,14 +163,11 @@ import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-from ansible.module_utils.esia_onboard import cryptopro  # noqa: E402
+from ansible.module_utils.esia_onboard import certs, cryptopro  # noqa: E402
 
 
 def to_der(data: bytes) -> bytes:
-    if b"-----BEGIN CERTIFICATE-----" in data:
-        body = data.split(b"-----BEGIN CERTIFICATE-----", 1)[1].split(b"-----END CERTIFICATE-----", 1)[0]
-        return base64.b64decode(b"".join(body.split()))
-    return data
+    return certs.to_der(data)
 
 
 def read(path: str) -> bytes | None:

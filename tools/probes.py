@@ -12,26 +12,27 @@ from __future__ import annotations
 import socket
 import ssl
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+import ansible.module_utils
 import dns.exception
 import dns.resolver
 from cryptography import x509
 from cryptography.x509.oid import NameOID
+
+_MODULE_UTILS = str(Path(__file__).resolve().parents[1] / "module_utils")
+if _MODULE_UTILS not in ansible.module_utils.__path__:
+    ansible.module_utils.__path__.append(_MODULE_UTILS)
+from ansible.module_utils.esia_onboard import net  # noqa: E402
 
 TIMEOUT = 5.0
 
 
 def split_resolver(resolver: str) -> tuple[str, int]:
     """("127.0.0.1", 15353) from "127.0.0.1:15353"; IPv6 as "[::1]:53"; port 53 when none is given."""
-    text = str(resolver).strip()
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        return host, int(rest.lstrip(":") or 53)
-    if text.count(":") == 1:
-        host, port = text.split(":")
-        return host, int(port)
-    return text, 53
+    host, port = net.split_endpoint(resolver, 53)
+    return host, int(port)
 
 
 def _resolver(resolver: str | None) -> dns.resolver.Resolver:

@@ -53,26 +53,35 @@ def port_valid(value: Any) -> bool:
     return isinstance(value, int) and 0 < value < 65536
 
 
+def split_endpoint(value: str, default_port: int = 53) -> tuple[str, str]:
+    """ "host", "host:port", "[ipv6]", "[ipv6]:port" or a bare IPv6 address -> (host, port text); no validation."""
+    text = str(value).strip()
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        return host, rest[1:] if rest.startswith(":") else (rest or str(default_port))
+    if text.count(":") == 1:
+        host, port = text.split(":")
+        return host, port
+    return text, str(default_port)
+
+
 def parse_endpoint(value: Any, default_port: int = 53) -> tuple[IPAddress, int] | None:
     """ "ip", "ip:port", "[ipv6]", "[ipv6]:port" or a bare IPv6 address -> (address, port); else None."""
-    if not isinstance(value, str):
+    if not isinstance(value, str) or value != value.strip():
         return None
-    bracketed = _BRACKETED.fullmatch(value)
-    if bracketed:
-        address = parse_ip(bracketed[1])
-        if not isinstance(address, ipaddress.IPv6Address):
-            return None
-        port = bracketed[2] or str(default_port)
-    elif value.count(":") == 1:
-        host, port = value.split(":")
-        address = parse_ip(host)
-        if not isinstance(address, ipaddress.IPv4Address):
-            return None
-    else:
-        address, port = parse_ip(value), str(default_port)
+    if value.startswith("[") and not _BRACKETED.fullmatch(value):
+        return None
+    host, port = split_endpoint(value, default_port)
+    address = parse_ip(host)
     if address is None or not port_valid(port):
         return None
-    return address, int(port)
+    if value.startswith("["):
+        wanted = 6  # "[ipv6]" or "[ipv6]:port"
+    elif value.count(":") == 1:
+        wanted = 4  # "ipv4:port"
+    else:
+        wanted = address.version  # a bare address
+    return (address, int(port)) if address.version == wanted else None
 
 
 def format_endpoint(address: Any, port: Any) -> str:

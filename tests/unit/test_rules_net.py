@@ -87,6 +87,21 @@ def test_parse_endpoint(value, endpoint):
     assert ((str(result[0]), result[1]) if result else None) == endpoint
 
 
+@pytest.mark.parametrize(
+    ("text", "split"),
+    [
+        ("127.0.0.1:15353", ("127.0.0.1", "15353")),
+        (" 192.0.2.53 ", ("192.0.2.53", "53")),
+        ("[::1]:5353", ("::1", "5353")),
+        ("[::1]", ("::1", "53")),
+        ("::1", ("::1", "53")),
+        ("dns.example", ("dns.example", "53")),
+    ],
+)
+def test_split_endpoint(text, split):
+    assert net.split_endpoint(text) == split
+
+
 def test_format_endpoint():
     assert net.format_endpoint("2001:db8::1", 53) == "[2001:db8::1]:53"
     assert net.format_endpoint("192.0.2.1", 5353) == "192.0.2.1:5353"

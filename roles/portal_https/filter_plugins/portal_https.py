@@ -24,15 +24,20 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime
-import re
 
+import ansible.module_utils
 from ansible.errors import AnsibleFilterError
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtensionOID
 
-_PEM_CERT = re.compile(rb"-----BEGIN CERTIFICATE-----\s+.+?-----END CERTIFICATE-----", re.DOTALL)
+_MODULE_UTILS = str(__import__("pathlib").Path(__file__).resolve().parents[3] / "module_utils")
+if _MODULE_UTILS not in ansible.module_utils.__path__:
+    ansible.module_utils.__path__.append(_MODULE_UTILS)
+from ansible.module_utils.esia_onboard import certs  # noqa: E402
+
+_PEM_CERT = certs.PEM_CERTIFICATE
 
 
 def portal_https_ascii_name(name: str) -> str:
@@ -47,15 +52,10 @@ def portal_https_ascii_name(name: str) -> str:
 
 
 def _load_pem_certificates(text: str | bytes, label: str) -> list[x509.Certificate]:
-    data = text.encode() if isinstance(text, str) else text
-    blocks = _PEM_CERT.findall(data)
-    certificates = []
-    for position, block in enumerate(blocks, start=1):
-        try:
-            certificates.append(x509.load_pem_x509_certificate(block))
-        except ValueError as exc:
-            raise _Problem(f"{label}: certificate #{position} is not a readable X.509 certificate ({exc})") from exc
-    return certificates
+    try:
+        return certs.load_pem_certificates(text, label)
+    except certs.CertificateError as exc:
+        raise _Problem(str(exc)) from exc
 
 
 class _Problem(Exception):
@@ -75,10 +75,7 @@ def _subject(certificate: x509.Certificate) -> str:
 
 
 def _is_ca(certificate: x509.Certificate) -> bool:
-    try:
-        return bool(certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
-    except x509.ExtensionNotFound:
-        return False
+    return certs.is_ca(certificate)
 
 
 def _issued_by(certificate: x509.Certificate, issuer: x509.Certificate) -> bool:
