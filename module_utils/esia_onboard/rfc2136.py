@@ -25,6 +25,8 @@ import ipaddress
 import time
 from typing import Any
 
+from . import net
+
 try:
     import dns.exception
     import dns.flags
@@ -83,16 +85,12 @@ class DnsError(Exception):
 def parse_endpoint(server: str, default_port: int) -> tuple[str, int]:
     """Split "ip", "ip:port" or "[ipv6]:port" into a checked address and a port."""
     text = server.strip()
-    host, port = text, default_port
     if text.startswith("["):
-        host, sep, rest = text[1:].partition("]")
+        _host, sep, rest = text[1:].partition("]")
         if not sep or (rest and not rest.startswith(":")):
             raise DnsError("config", f"server {server!r} is not an address: write [ipv6]:port")
-        if rest:
-            port = _port(rest[1:], server)
-    elif text.count(":") == 1:
-        host, _, port_text = text.partition(":")
-        port = _port(port_text, server)
+    host, port_text = net.split_endpoint(text, default_port)
+    port = _port(port_text, server)
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
@@ -111,7 +109,7 @@ def _port(text: str, server: str) -> int:
 
 
 def endpoint_text(address: str, port: int) -> str:
-    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+    return net.format_endpoint(address, port)
 
 
 def absolute_name(text: str) -> str:
