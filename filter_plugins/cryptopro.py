@@ -16,6 +16,7 @@ _MODULE_UTILS = str(__import__("pathlib").Path(__file__).resolve().parents[1] / 
 if _MODULE_UTILS not in ansible.module_utils.__path__:
     ansible.module_utils.__path__.append(_MODULE_UTILS)
 from ansible.module_utils.esia_onboard import cryptopro as _rules  # noqa: E402
+from ansible.module_utils.esia_onboard import subjects as _subjects  # noqa: E402
 
 # Attribute types: (OpenSSL -subj name, CryptoPro -dn name). Russian
 # qualified-certificate attributes go by OID on CryptoPro's side, whose name
@@ -42,7 +43,8 @@ _DN_TYPES: dict[str, tuple[str, str]] = {
 }
 _OID = re.compile(r"^[0-2](\.[0-9]+)+$")
 # Upper bounds of X.520 (ub-common-name etc.); CAs and ESIA reject longer values.
-_DN_LIMITS = {"CN": 64, "O": 64, "OU": 64, "L": 128, "ST": 128, "S": 128, "T": 64}
+# (C is checked below as a two-letter code.)
+_DN_LIMITS = {**{k: v for k, v in _subjects.LIMITS.items() if k != "C"}, "S": _subjects.LIMITS["ST"]}
 # Characters that make CryptoAPI's CertStrToName need a quoted value.
 _CRYPTOAPI_SPECIAL = set(',+="\n<>#;')
 
