@@ -114,6 +114,13 @@ def test_fresh_host_reports_what_is_not_done(run_status, tmp_path):
     assert f"127.0.0.1:{HTTPS_PORT}" in items["https"]["evidence"]  # status_https_port follows the lab port
     assert str(tmp_path / "artifacts" / "99" / "application") in items["application_generated"]["evidence"]
     assert "esia-sign" in items["esia_selfcheck"]["evidence"]
+    # no expiry state on a host where roles/portal_monitoring has not run: said, with what to run
+    expiry = document["hosts"][0]["expiry"]
+    assert expiry["level"] == "error" and expiry["entries"] == []
+    assert (
+        expiry["error"].startswith("/var/lib/esia-onboard/expiry.json")
+        and "playbooks/monitoring.yml" in expiry["error"]
+    )
     # the table in the run output and the readable page
     assert "Регион 99" in run.output and "[ ] домен" in run.output
     page = (tmp_path / "artifacts" / "99" / "status.html").read_text()

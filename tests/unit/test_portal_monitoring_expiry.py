@@ -353,3 +353,30 @@ def test_alert_rules_fire_on_the_exported_series(tmp_path):
     assert checked.returncode == 0, checked.stdout + checked.stderr
     tested = subprocess.run([promtool, "test", "rules", str(test_file)], capture_output=True, text=True, check=False)
     assert tested.returncode == 0, tested.stdout + tested.stderr
+
+
+def test_role_entry_check_reports_every_bad_setting():
+    spec = importlib.util.spec_from_file_location(
+        "portal_monitoring_filters", REPO / "roles" / "portal_monitoring" / "filter_plugins" / "portal_monitoring.py"
+    )
+    filters_module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(filters_module)
+    filters = filters_module.FilterModule().filters()
+    good = {
+        "portal_status_warn_days": 30,
+        "portal_status_critical_days": 7,
+        "portal_monitoring_state_file": "/var/lib/esia-onboard/expiry.json",
+        "portal_monitoring_prometheus_textfile_dir": "/var/lib/prometheus/node-exporter",
+        "portal_monitoring_zabbix_include_dir": "/etc/zabbix/zabbix_agentd.d",
+        "portal_monitoring_extra_certificates": [],
+        "portal_monitoring_refresh_on_calendar": "daily",
+        "portal_monitoring_zabbix_agent_service": "zabbix-agent",
+    }
+    assert filters["portal_monitoring_problems"](good) == []
+    bad = {**good, "portal_status_critical_days": 40, "portal_monitoring_zabbix_include_dir": "zabbix"}
+    problems = filters["portal_monitoring_problems"](bad)
+    assert [p.split(":")[0] for p in problems] == [
+        "portal_status_critical_days",
+        "portal_monitoring_zabbix_include_dir",
+    ]
+    assert filters["portal_monitoring_expiry_config"]({}, None) == {"certificates": [], "licences": []}
