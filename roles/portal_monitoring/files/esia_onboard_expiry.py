@@ -39,7 +39,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 SCHEMA = "esia-onboard/expiry/1"
-DEFAULT_CONFIG = "/etc/esia-onboard/expiry.json"
+DEFAULT_CONFIG = "/etc/ansible/facts.d/portal_monitoring.fact"
 PREFIX = "esia_onboard"
 
 OK, WARNING, CRITICAL, EXPIRED, PERMANENT, ERROR = "ok", "warning", "critical", "expired", "permanent", "error"
