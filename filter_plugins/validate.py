@@ -94,6 +94,7 @@ def _message(head: str, problems: list[str]) -> str:
 
 def portal_settings_check(values: Any, role: str | None = None, host: str | None = None) -> dict[str, Any]:
     """Every problem and warning of one host's settings (of one role's settings when ``role`` is given)."""
+    unknown = settings.unknown_settings(values.keys(), specs()) if isinstance(values, Mapping) else []
     values = read_settings(values, [*portal_setting_names("public"), *_CONNECTION])
     unresolved = sorted(key for key, value in values.items() if value == UNRESOLVED)
     values = {key: value for key, value in values.items() if value not in (UNSET, UNRESOLVED)}
@@ -105,6 +106,8 @@ def portal_settings_check(values: Any, role: str | None = None, host: str | None
         for key in unresolved
         if only is None or key in only
     ]
+    if role is None:
+        warnings += unknown
     who = f"{host}: " if host else ""
     if role:
         head = f"{who}{len(problems)} problem(s) in the settings of role {role}; nothing was changed on the host."

@@ -47,6 +47,32 @@ def host_name(value: Any) -> str | None:
     return name
 
 
+_DNS_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?", re.ASCII)
+
+
+def dns_name(value: Any) -> str | None:
+    """The canonical form of any DNS owner name (one label or more; '_' labels and a leading '*' allowed).
+
+    Wider than :func:`host_name`: service names (_acme-challenge, _dmarc) and
+    wildcards live in the same zones. None when it is no DNS name.
+    """
+    if not isinstance(value, str):
+        return None
+    name = value.rstrip(".").lower() if value != "." else ""
+    if not name.isascii():
+        try:
+            name = name.encode("idna").decode("ascii")
+        except UnicodeError:
+            return None
+    if not name or len(name) > 253:
+        return None
+    labels = name.split(".")
+    checked = labels[1:] if labels[0] == "*" and len(labels) > 1 else labels
+    if not all(_DNS_LABEL.fullmatch(label) for label in checked):
+        return None
+    return name
+
+
 def in_zone(name: str, zone: str) -> bool:
     """True when canonical ``name`` is ``zone`` or below it (label-aligned)."""
     return name == zone or name.endswith("." + zone)

@@ -276,6 +276,25 @@ def check_settings(
     return problems, warnings
 
 
+def unknown_settings(keys: Any, specs: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Warnings for variables named like a role's setting that no argument spec declares (typos).
+
+    A variable counts when it starts with a role's name and ``_`` (or
+    ``portal_service_``); its value is never read.
+    """
+    import difflib
+
+    prefixes = tuple({f"{role}_" for spec in specs.values() for role in spec.get("roles", ())} | {"portal_service_"})
+    found = []
+    for key in sorted(str(key) for key in keys):
+        if key in specs or key.startswith("_") or not key.startswith(prefixes):
+            continue
+        close = difflib.get_close_matches(key, list(specs), n=1, cutoff=0.85)
+        hint = f"did you mean {close[0]}?" if close else "see the roles' meta/argument_specs.yml"
+        found.append(f"{key}: no role declares this setting, so nothing uses it; {hint}")
+    return found
+
+
 def check_secrets(settings: Mapping[str, Any], specs: Mapping[str, Mapping[str, Any]], only: Any = None) -> list[str]:
     """Problems of the no_log settings that have a value (never showing the value)."""
     complete = with_defaults(settings, specs)

@@ -292,7 +292,7 @@ VALID: list[tuple[str, dict[str, Any]]] = [
     ("address6", {"portal_domain_address6": "2001:db8::10"}),
     ("aliases", {"portal_domain_aliases": ["www.zapis.miac77.ru", "lk.miac77.ru"]}),
     ("port-as-digits", {"portal_domain_dns_port": "5353"}),
-    ("provider-81", {"cryptopro_provider_type": 81}),
+    ("provider-81-allowed", {"cryptopro_provider_type": 81, "cryptopro_allow_512bit_signer": True}),
     ("tsig-sha512", {"portal_domain_tsig_algorithm": "hmac-sha512"}),
     (
         "idn-zone",
@@ -307,6 +307,7 @@ VALID: list[tuple[str, dict[str, Any]]] = [
     ("subject-escaped-chars", {"portal_org.short_name": 'ГБУЗ "МИАЦ", г. Москва'}),
     ("sha256-pinned", {"cryptopro_distribution_sha256": "a" * 64}),
     ("tsig-sha1-warns", {"portal_domain_tsig_algorithm": "hmac-sha1"}),
+    ("typo-warns", {"portal_domain_tll": 300}),
     (
         "national-tld-off",
         {
@@ -504,6 +505,11 @@ def test_valid_case_passes(valid_run, case, changes):
 def test_weak_but_accepted_algorithm_is_a_warning(valid_run):
     texts = valid_run["messages"][host_name("tsig-sha1-warns")]
     assert any("portal_domain_tsig_algorithm" in text and "deprecated" in text for text in texts), texts
+
+
+def test_a_setting_no_role_declares_is_a_warning(valid_run):
+    texts = valid_run["messages"][host_name("typo-warns")]
+    assert any("portal_domain_tll" in text and "did you mean portal_domain_ttl" in text for text in texts), texts
 
 
 def test_valid_inventory_without_vault_lists_the_unchecked_secrets(valid_run):

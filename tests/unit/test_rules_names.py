@@ -194,3 +194,21 @@ def test_mnemonic(value, ok):
 def test_container(value, ok):
     assert names.container_valid(value) is ok
     assert (names.container_rule(value, {}) == []) is ok
+
+
+@pytest.mark.parametrize(
+    ("value", "canonical"),
+    [
+        ("_acme-challenge.zapis.miac77.ru.", "_acme-challenge.zapis.miac77.ru"),
+        ("*.miac77.ru", "*.miac77.ru"),
+        ("localhost", "localhost"),
+        ("a b.ru", None),
+        (".", None),
+        ("", None),
+        (None, None),
+        ("x" * 254, None),
+        ("\udcff.ru", None),
+    ],
+)
+def test_dns_name(value, canonical):
+    assert names.dns_name(value) == canonical

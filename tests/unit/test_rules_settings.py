@@ -165,3 +165,20 @@ def test_which_connection_plugins_pipeline():
     assert not podman.Connection.has_pipelining
     lab = yaml.safe_load((REPO / "inventories" / "lab" / "hosts.yml").read_text())
     assert lab["all"]["children"]["portal"]["hosts"]["lab-portal"]["ansible_connection"] == "ssh"
+
+
+def test_unknown_settings_are_warned_about():
+    found = settings.unknown_settings(
+        [
+            "portal_domain_tll",
+            "portal_domain_ttl",
+            "cryptopro_pin",
+            "__portal_x",
+            "lab_bind_port",
+            "portal_service_uid",
+        ],
+        SPECS,
+    )
+    assert found[0].startswith("portal_domain_tll:") and "did you mean portal_domain_ttl?" in found[0]
+    assert found[1].startswith("portal_service_uid:") and "argument_specs" in found[1]
+    assert len(found) == 2
