@@ -272,8 +272,11 @@ def run_with_pin(
 # -------------------------------------------------------------- rules
 
 
-def rules(settings: Mapping[str, Any]) -> list[str]:
-    """Problems of the cryptopro settings across each other (role defaults applied)."""
+def rules(settings: Mapping[str, Any], check_files: bool = True) -> list[str]:
+    """Problems of the cryptopro settings across each other (role defaults applied).
+    ``check_files``: also look at the controller's files (vendor archive, gamma) and require
+    the gamma, as the role's entry check does (before it touches the host); validate.yml's
+    registry judges the settings only, so inventories that leave the CryptoPro files for later pass."""
     found: list[str] = []
     backend = settings.get("cryptopro_backend", "cryptopro")
     ptype = settings.get("cryptopro_provider_type", 80)
@@ -289,7 +292,7 @@ def rules(settings: Mapping[str, Any]) -> list[str]:
         )
     if backend == "cryptopro":
         gamma = settings.get("cryptopro_rng_gamma_file", "")
-        if not gamma:
+        if not gamma and check_files:
             found.append(
                 problem(
                     "cryptopro_rng_gamma_file",
@@ -300,7 +303,7 @@ def rules(settings: Mapping[str, Any]) -> list[str]:
                     "put it on the controller and set cryptopro_rng_gamma_file to its path (runbook 03, «Гамма ДСЧ»)",
                 )
             )
-        elif not os.path.isfile(gamma) or os.path.getsize(gamma) == 0:
+        elif check_files and (not os.path.isfile(gamma) or os.path.getsize(gamma) == 0):
             found.append(
                 problem(
                     "cryptopro_rng_gamma_file",
@@ -308,7 +311,7 @@ def rules(settings: Mapping[str, Any]) -> list[str]:
                     "no such non-empty file on the controller: give the path of the kis_1 made with genkpim",
                 )
             )
-    if backend == "cryptopro":
+    if backend == "cryptopro" and check_files:
         found += distribution_problems(settings)
     source = settings.get("cryptopro_certificate_source")
     if source not in (None, "selfsigned", "issued"):

@@ -489,6 +489,12 @@ WARNINGS += [
     secrets.tsig_algorithm_warning,
 ]
 
+# cryptopro, issue 13: module_utils/esia_onboard/cryptopro.py (the role's entry check also looks at the files)
+from . import cryptopro  # noqa: E402
+
+CROSS_RULES.append(functools.partial(cryptopro.rules, check_files=False))
+WARNINGS.append(cryptopro.warnings)
+
 SECRET_RULES.update(
     {
         "portal_domain_tsig_secret": secrets.tsig_secret_rule,
