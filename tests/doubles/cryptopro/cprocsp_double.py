@@ -33,11 +33,13 @@ import sys
 import tempfile
 import termios
 
-KEYS_ROOT = "/var/opt/cprocsp/keys"
-USERS_ROOT = "/var/opt/cprocsp/users"
-STATE_FILE = "/etc/opt/cprocsp/double-state.json"
+# CPROCSP_DOUBLE_ROOT: a directory that stands for / (unit tests run the double without a lab host).
+_ROOT = os.environ.get("CPROCSP_DOUBLE_ROOT", "")
+KEYS_ROOT = _ROOT + "/var/opt/cprocsp/keys"
+USERS_ROOT = _ROOT + "/var/opt/cprocsp/users"
+STATE_FILE = _ROOT + "/etc/opt/cprocsp/double-state.json"
 # One log per Unix user (the directory is world-writable and sticky, like /tmp).
-LOG_DIR = "/var/log/cprocsp-double"
+LOG_DIR = _ROOT + "/var/log/cprocsp-double"
 OPENSSL_CONF = os.path.join(os.path.dirname(os.path.abspath(__file__)), "openssl-gost.cnf")
 VERSION_LINE = "CSP (Type:{ptype}) v5.0.10010 KC1 Release Ver:5.0.12500 OS:Linux CPU:AMD64 FastCode:READY:AVX."
 SECRET_OPTIONS = {"-password", "-pin", "-passwd"}
