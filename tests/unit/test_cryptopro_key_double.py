@@ -118,9 +118,9 @@ def test_a_certificate_for_another_key_is_refused_with_the_fix(double, monkeypat
     run_module(module, args(double), monkeypatch, capsys)
     other = double / "other.cer"
     env = {**os.environ, "OPENSSL_CONF": str(gost_openssl_conf(double))}
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "gost2012_256", "-pkeyopt", "paramset:A", "-nodes",
-                    "-keyout", str(double / "other.key"), "-subj", "/CN=someone", "-outform", "DER", "-out", str(other)],
-                   check=True, capture_output=True, env=env)  # fmt: skip
+    argv = ["openssl", "req", "-x509", "-newkey", "gost2012_256", "-pkeyopt", "paramset:A", "-nodes", "-keyout",
+            str(double / "other.key"), "-subj", "/CN=someone", "-outform", "DER", "-out", str(other)]  # fmt: skip
+    subprocess.run(argv, check=True, capture_output=True, env=env)
     failed = run_module(module, args(double, issued_file=str(other)), monkeypatch, capsys)
     assert failed["failed"] is True
     assert "was issued for another key" in failed["msg"]
