@@ -293,3 +293,17 @@ def test_unreadable_certificate_becomes_evidence(monkeypatch):
     monkeypatch.setattr(esia_status, "find_filter", lambda name: broken)
     esia_status.read_certificate(on_host)
     assert on_host["certificate"] == {"path": "/x.cer", "exists": True, "error": "x509_info: not a certificate"}
+
+
+def test_slurped_expiry_state_becomes_json_or_a_named_error():
+    import base64
+
+    good = {"expiry": {"file": "/e.json", "content": base64.b64encode(b'{"schema": "x"}').decode(), "error": ""}}
+    esia_status.read_expiry(good)
+    assert good["expiry"] == {"file": "/e.json", "error": "", "state": {"schema": "x"}}
+    bad = {"expiry": {"file": "/e.json", "content": base64.b64encode(b"{half").decode(), "error": ""}}
+    esia_status.read_expiry(bad)
+    assert "state" not in bad["expiry"] and bad["expiry"]["error"].startswith("не JSON")
+    missing = {"expiry": {"file": "/e.json", "content": "", "error": "file not found: /e.json"}}
+    esia_status.read_expiry(missing)
+    assert missing["expiry"] == {"file": "/e.json", "error": "file not found: /e.json"}
