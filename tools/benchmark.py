@@ -70,6 +70,7 @@ BASELINE = REPO / "tools" / "bench" / "baseline.yml"
 BASELINE_TASKS = 60
 LAB_INVENTORY = REPO / "inventories" / "lab"
 LAB_CONTAINER = "esia-lab-portal"
+LAB_HOST = "lab-portal"
 CONTAINER_PREFIX = "esia-bench-"
 HTTP_BASE, HTTPS_BASE = 39100, 39200
 
@@ -109,6 +110,21 @@ def parse_recap(output: str) -> dict[str, dict[str, int]]:
         counts = {key: int(value) for key, value in _COUNT.findall(match["counts"])}
         recap[match["host"]] = {key: counts.get(key, 0) for key in COUNTERS}
     return recap
+
+
+def recap_totals(recap: dict[str, dict[str, int]], hosts: set[str]) -> dict[str, int]:
+    """ok, changed, failed, unreachable and skipped summed over `hosts` (localhost and others left out)."""
+    keys = ("ok", "changed", "failed", "unreachable", "skipped")
+    return {key: sum(counts[key] for host, counts in recap.items() if host in hosts) for key in keys}
+
+
+def first_error(output: str, limit: int = 300) -> str:
+    """The first `[ERROR]: ...` line ansible-playbook printed, shortened to `limit` characters."""
+    for line in output.splitlines():
+        if line.startswith("[ERROR]:"):
+            text = line[len("[ERROR]:") :].strip()
+            return text if len(text) <= limit else text[: limit - 3] + "..."
+    return ""
 
 
 def parse_task_times(output: str) -> list[tuple[str, float]]:
@@ -185,6 +201,7 @@ class Run:
     host_cpu: float = 0.0  # the containers, from podman stats
     slowest: list[tuple[str, float]] = field(default_factory=list)
     log: str = ""
+    error: str = ""  # the first [ERROR] line of a failed run
 
     @property
     def clean(self) -> bool:
@@ -214,7 +231,11 @@ def verdict(met: bool | None) -> str:
 def not_clean(run: Run) -> str | None:
     """Why a run cannot be judged as a warm, read-only run (None when it can)."""
     if run.rc != 0 or run.failed or run.unreachable:
-        return f"the run failed (rc={run.rc}, failed={run.failed}, unreachable={run.unreachable}): see {run.log}"
+        why = f" ({run.error})" if run.error else ""
+        return (
+            f"the {run.name} run failed (rc={run.rc}, failed={run.failed}, unreachable={run.unreachable}){why}:"
+            f" see {run.log}"
+        )
     if run.changed:
         return f"not a warm run: changed={run.changed}"
     return None
@@ -526,7 +547,10 @@ def playbook_run(
     containers: list[str],
     log: Path,
     verbose: bool,
+    measured: set[str],
 ) -> Run:
+    """One ansible-playbook run; the recap is summed over the `measured` hosts
+    only (not localhost, which some plays use for controller-side work)."""
     host_before = containers_cpu(containers)
     cpu_before = children_cpu()
     began = time.monotonic()
@@ -537,7 +561,7 @@ def playbook_run(
     output = proc.stdout + proc.stderr
     log.write_text(output)
     recap = parse_recap(output)
-    totals = {key: sum(counts[key] for counts in recap.values()) for key in COUNTERS[:5]}
+    totals = recap_totals(recap, measured)
     run = Run(
         name,
         transport,
@@ -549,6 +573,7 @@ def playbook_run(
         host_cpu=round(host_cpu, 1),
         slowest=parse_task_times(output)[:SLOWEST],
         log=str(log),
+        error=first_error(output) if proc.returncode else "",
     )
     print(
         f"  {name:<14} {transport:<10} hosts={hosts:<2} {seconds:7.1f} s  cpu={cpu:6.1f}+{host_cpu:.1f} s"
@@ -618,10 +643,11 @@ class Bench:
         cmd += ["--limit", limit] if limit else []
         cmd += [*args, "-e", extra]
         env = {"ANSIBLE_CACHE_PLUGIN_CONNECTION": str(self.workdir / "facts"), **strategy_env(transport)}
-        counted = len(limit.split(",")) if limit else hosts
+        measured = set(limit.split(",")) if limit else {f"bench{i}" for i in range(1, hosts + 1)}
+        counted = len(measured)
         containers = [f"{CONTAINER_PREFIX}{i}" for i in self.started]
         run = playbook_run(
-            name, transport, counted, cmd, env, containers, self.log(name, transport, counted), self.verbose
+            name, transport, counted, cmd, env, containers, self.log(name, transport, counted), self.verbose, measured
         )
         self.runs.append(run)
         return run
@@ -629,7 +655,8 @@ class Bench:
     def run_lab(self, name: str, playbook: Path | str) -> Run:
         """A playbook against the shared lab, exactly as `make demo` runs site.yml."""
         cmd = [str(BIN / "ansible-playbook"), str(playbook), "-i", str(LAB_INVENTORY)]
-        run = playbook_run(name, "lab", 1, cmd, {}, [LAB_CONTAINER], self.log(name, "lab", 1), self.verbose)
+        log = self.log(name, "lab", 1)
+        run = playbook_run(name, "lab", 1, cmd, {}, [LAB_CONTAINER], log, self.verbose, {LAB_HOST})
         self.runs.append(run)
         return run
 
@@ -648,15 +675,25 @@ def lab_command(action: str) -> None:
     subprocess.run([sys.executable, "-m", "lab", action], cwd=REPO, env=environment({}), check=True)
 
 
+def converge_order(transports: list[str]) -> list[str]:
+    """Mitogen first when it is asked for (the fastest), then the others in their order."""
+    return sorted(transports, key=lambda transport: transport != "mitogen")
+
+
+def converge(bench: Bench, name: str, transports: list[str], hosts: int, limit: str | None = None) -> None:
+    """Converge fresh hosts (reported, not a target); if one transport fails, the next one tries."""
+    for transport in converge_order(transports):
+        if bench.run(name, transport, REPO / "site.yml", hosts, limit=limit).rc == 0:
+            return
+
+
 def measure(bench: Bench, rows: set[str], transports: list[str], fleet: int) -> None:
     site = REPO / "site.yml"
     single_rows = rows & {"tasks", "warm", "check", "status", "fleet"}
     if single_rows:
         bench.start_dns(max(1, fleet))
         bench.start_hosts(1)
-        # converge the fresh host (reported, not a target), with the fastest transport asked for
-        converge = "mitogen" if "mitogen" in transports else transports[0]
-        bench.run("cold", converge, site, 1)
+        converge(bench, "cold", transports, 1)
         for transport in transports:
             bench.run("baseline", transport, BASELINE, 1)
             bench.run("warm", transport, site, 1)
@@ -666,8 +703,7 @@ def measure(bench: Bench, rows: set[str], transports: list[str], fleet: int) -> 
                 bench.run("status", transport, REPO / "playbooks" / "status.yml", 1)
     if "fleet" in rows and fleet > 1:
         bench.start_hosts(fleet)
-        converge = "mitogen" if "mitogen" in transports else transports[0]
-        bench.run("fleet cold", converge, site, fleet, limit=",".join(f"bench{i}" for i in range(2, fleet + 1)))
+        converge(bench, "fleet cold", transports, fleet, limit=",".join(f"bench{i}" for i in range(2, fleet + 1)))
         for transport in transports:
             bench.run("fleet warm", transport, site, fleet)
     if "demo" in rows:

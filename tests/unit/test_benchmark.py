@@ -16,9 +16,11 @@ from tools.benchmark import (
     BASELINE,
     Run,
     connection_vars,
+    converge_order,
     cpu_bound,
     demo_row,
     evaluate,
+    first_error,
     fleet_row,
     go_duration_seconds,
     main,
@@ -27,6 +29,7 @@ from tools.benchmark import (
     parse_recap,
     parse_task_times,
     ratio,
+    recap_totals,
     strategy_env,
     tasks_row,
 )
@@ -303,3 +306,25 @@ def test_markdown_prints_one_line_per_row_and_the_reasons_of_a_miss(tmp_path, ca
     assert "| count | pipelined | ok=50 | 50 | <= 60 | met |" in lines
     assert "- **warm thing (mitogen)**: controller CPU 4.0 s; slowest tasks: x 1.00 s" in lines
     assert not any("count (pipelined)" in line for line in lines)
+
+
+def test_only_the_measured_hosts_count_not_localhost():
+    recap = parse_recap(RECAP + "localhost                  : ok=4    changed=1    unreachable=0    failed=0\n")
+    assert recap_totals(recap, {"bench1"}) == {"ok": 57, "changed": 0, "failed": 0, "unreachable": 0, "skipped": 31}
+    assert recap_totals(recap, {"bench1", "bench2"})["ok"] == 115
+    assert recap_totals(recap, {"bench3"})["ok"] == 0
+
+
+def test_a_failed_run_says_the_first_error_ansible_printed():
+    output = "PLAY [x]\n[WARNING]: something\n[ERROR]: Task failed: ImportError: no module named net\n[ERROR]: later\n"
+    assert first_error(output) == "Task failed: ImportError: no module named net"
+    assert first_error("[ERROR]: " + "x" * 400, limit=20) == "x" * 17 + "..."
+    failed = run("warm", 5.0, rc=2, failed=1, error=first_error(output), log="/tmp/07.log")
+    (reason,) = over_baseline_row("warm", failed, run("baseline", 3.0), 1.5).costs
+    assert "ImportError: no module named net" in reason
+    assert "/tmp/07.log" in reason
+
+
+def test_fresh_hosts_are_converged_over_mitogen_first():
+    assert converge_order(["pipelined", "mitogen"]) == ["mitogen", "pipelined"]
+    assert converge_order(["podman", "pipelined"]) == ["podman", "pipelined"]
