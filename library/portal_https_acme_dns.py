@@ -86,7 +86,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 names:
-  description: The owner names whose set was changed.
+  description: The owner names whose set was changed (also on failure, those changed before it).
   type: list
   elements: str
   returned: always
@@ -110,30 +110,34 @@ def converge(params: dict[str, Any], check_mode: bool) -> dict[str, Any]:
         key_algorithm=params["key_algorithm"],
         timeout=params["timeout"],
     )
-    changed_names = []
-    for name, values in sorted(params["records"].items()):
-        values = values if isinstance(values, list) else [values]
-        wanted = _quoted(values)
-        if check_mode:
-            current = set(master.rrset(name, "TXT")["rdata"])
-            differs = not set(wanted) <= current if params["state"] == "present" else bool(current & set(wanted))
-            if differs:
-                changed_names.append(absolute_name(name))
-            continue
-        if params["state"] == "present":
-            change = master.add_values(params["zone"], name, "TXT", params["ttl"], wanted)
-        else:
-            change = master.remove_values(params["zone"], name, "TXT", wanted)
-        if change is not None:
-            changed_names.append(change["name"])
-    if params["state"] == "present" and not check_mode:
+    changed_names: list[str] = []
+    try:
         for name, values in sorted(params["records"].items()):
-            held = set(master.rrset(name, "TXT")["rdata"])
-            missing = [v for v in _quoted(values if isinstance(values, list) else [values]) if v not in held]
-            if missing:
-                raise DnsError(
-                    "missing", f"{master.where} does not serve {' '.join(missing)} at {name} TXT after the update"
-                )
+            values = values if isinstance(values, list) else [values]
+            wanted = _quoted(values)
+            if check_mode:
+                current = set(master.rrset(name, "TXT")["rdata"])
+                differs = not set(wanted) <= current if params["state"] == "present" else bool(current & set(wanted))
+                if differs:
+                    changed_names.append(absolute_name(name))
+                continue
+            if params["state"] == "present":
+                change = master.add_values(params["zone"], name, "TXT", params["ttl"], wanted)
+            else:
+                change = master.remove_values(params["zone"], name, "TXT", wanted)
+            if change is not None:
+                changed_names.append(change["name"])
+        if params["state"] == "present" and not check_mode:
+            for name, values in sorted(params["records"].items()):
+                held = set(master.rrset(name, "TXT")["rdata"])
+                missing = [v for v in _quoted(values if isinstance(values, list) else [values]) if v not in held]
+                if missing:
+                    raise DnsError(
+                        "missing", f"{master.where} does not serve {' '.join(missing)} at {name} TXT after the update"
+                    )
+    except DnsError as err:
+        err.names = changed_names  # what was already sent, so the caller can take it back
+        raise
     return {"changed": bool(changed_names), "names": changed_names, "reason": "ok"}
 
 
@@ -162,7 +166,7 @@ def main() -> None:
     try:
         result = converge(module.params, module.check_mode)
     except DnsError as err:
-        module.fail_json(msg=str(err), reason=err.reason, names=[])
+        module.fail_json(msg=str(err), reason=err.reason, names=getattr(err, "names", []))
     except Exception as err:  # dnspython or OS errors without a reason of their own
         module.fail_json(
             msg=f"DNS error: {type(err).__name__}: {err}",
