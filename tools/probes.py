@@ -24,7 +24,7 @@ from cryptography.x509.oid import NameOID
 _MODULE_UTILS = str(Path(__file__).resolve().parents[1] / "module_utils")
 if _MODULE_UTILS not in ansible.module_utils.__path__:
     ansible.module_utils.__path__.append(_MODULE_UTILS)
-from ansible.module_utils.esia_onboard import net  # noqa: E402
+from ansible.module_utils.esia_onboard import certs, net  # noqa: E402
 
 TIMEOUT = 5.0
 
@@ -78,7 +78,7 @@ def _name_text(name: x509.Name) -> str:
 
 def describe_certificate(der: bytes) -> dict[str, Any]:
     """subject, issuer, not_after (ISO 8601 UTC) and DNS names of a TLS certificate."""
-    cert = x509.load_der_x509_certificate(der)
+    cert = certs.load_certificate(der)
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         dns_names = san.get_values_for_type(x509.DNSName)
