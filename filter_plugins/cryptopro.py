@@ -16,6 +16,7 @@ _MODULE_UTILS = str(__import__("pathlib").Path(__file__).resolve().parents[1] / 
 if _MODULE_UTILS not in ansible.module_utils.__path__:
     ansible.module_utils.__path__.append(_MODULE_UTILS)
 from ansible.module_utils.esia_onboard import cryptopro as _rules  # noqa: E402
+from ansible.module_utils.esia_onboard import names as _names  # noqa: E402
 from ansible.module_utils.esia_onboard import subjects as _subjects  # noqa: E402
 
 # Attribute types: (OpenSSL -subj name, CryptoPro -dn name). Russian
@@ -48,7 +49,6 @@ _DN_LIMITS = {**{k: v for k, v in _subjects.LIMITS.items() if k != "C"}, "S": _s
 # Characters that make CryptoAPI's CertStrToName need a quoted value.
 _CRYPTOAPI_SPECIAL = set(',+="\n<>#;')
 
-_CONTAINER_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 _FQCN = re.compile(r"^\\\\\.\\(?P<reader>[^\\]+)\\(?P<name>.+)$")
 _ERROR_CODE = re.compile(r"\[ErrorCode:\s*(?P<code>0x[0-9A-Fa-f]{8})\]")
 _CERT_HEADER = re.compile(r"^\s*(?P<index>\d+)-{7}\s*$")
@@ -116,7 +116,7 @@ def cryptopro_fqcn(name: str, reader: str = "HDIMAGE") -> str:
     """`esia_77` -> `\\\\.\\HDIMAGE\\esia_77`, refusing names CryptoPro or a
     file system would mangle."""
     _require_str("cryptopro_fqcn", name, "a container name")
-    if not _CONTAINER_NAME.match(name):
+    if not _names.container_valid(name):
         raise AnsibleFilterError(
             f"cryptopro_fqcn: container name {name!r} must be 1-64 characters of letters, digits, '_', '-', '.'"
             " and must not start with '.' or '-'"

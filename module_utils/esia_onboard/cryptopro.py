@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .core import problem
+from .names import container_valid
 
 # -------------------------------------------------------------- error codes
 
@@ -46,7 +47,6 @@ ERRORS: dict[str, tuple[str, str]] = {
 
 _ERROR_CODE = re.compile(r"\[ErrorCode:\s*(?P<code>0x[0-9A-Fa-f]{8})\]")
 _FQCN = re.compile(r"^\\\\\.\\(?P<reader>[^\\]+)\\(?P<name>.+)$")
-_CONTAINER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
 _SHA1_LINE = re.compile(r"^SHA1 (?:Hash|Thumbprint)\s*:\s*(?P<sha1>[0-9A-Fa-f]{40})\s*$", re.MULTILINE)
 _CERT_HEADER = re.compile(r"^\s*\d+-{7}\s*$", re.MULTILINE)
 _LICENSE_SERIAL = re.compile(r"\b(?P<serial>[0-9A-Z]{5}(?:-?[0-9A-Z]{5}){4})\b")
@@ -73,7 +73,7 @@ def explain(output: str) -> str:
 
 def fqcn(name: str, reader: str = "HDIMAGE") -> str:
     r"""``esia_77`` -> ``\\.\HDIMAGE\esia_77``; ValueError for a name CryptoPro or a file system would mangle."""
-    if not isinstance(name, str) or not _CONTAINER_NAME.fullmatch(name):
+    if not container_valid(name):
         raise ValueError(
             f"container name {name!r} must be 1-64 characters of letters, digits, '_', '-', '.'"
             " and must not start with '.' or '-'"
