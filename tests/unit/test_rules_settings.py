@@ -175,10 +175,10 @@ def test_unknown_settings_are_warned_about():
             "cryptopro_pin",
             "__portal_x",
             "lab_bind_port",
-            "portal_service_uid",
+            "portal_service_xyzzy_quux",
         ],
         SPECS,
     )
     assert found[0].startswith("portal_domain_tll:") and "did you mean portal_domain_ttl?" in found[0]
-    assert found[1].startswith("portal_service_uid:") and "argument_specs" in found[1]
+    assert found[1].startswith("portal_service_xyzzy_quux:") and "argument_specs" in found[1]
     assert len(found) == 2
