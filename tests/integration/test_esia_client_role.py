@@ -327,13 +327,27 @@ def test_configuration_still_points_at_esia_after_the_probe_runs(lab):
     assert config["base_url"] == "https://esia-portal1.test.gosuslugi.ru"
 
 
-def test_probe_signs_and_sends_scope_org(lab, fake_esia):
-    run = esia(lab, "--check", esia_client_probe=True, esia_client_base_url=fake_esia,
-               esia_client_org_scopes=["org_shortname", "org_ogrn"])  # fmt: skip
+def test_probe_sends_scope_org_and_no_client_secret_reaches_the_output_even_verbose(lab, fake_esia):
+    """scope_org is signed and sent; the signer is wrapped so that the test knows every client_secret
+    made on the host (self-check and probe), and none of them may appear in -vvv output."""
+    log = "/tmp/esia-signed.log"
+    wrapper = (
+        b"#!/bin/sh\nout=$(" + SIGNER.encode() + b'.esia-test-orig "$@") || exit $?\n'
+        b'printf "%s\\n" "$out" >> ' + log.encode() + b'\nprintf "%s\\n" "$out"\n'
+    )
+    host_exec("rm", "-f", log)
+    with replaced_on_host(SIGNER, wrapper):
+        run = esia(lab, "--check", "-vvv", esia_client_probe=True, esia_client_base_url=fake_esia,
+                   esia_client_org_scopes=["org_shortname", "org_ogrn"])  # fmt: skip
     assert run.rc == 0, run.output[-3000:]
     (request,) = FakeEsiaAuthorize.seen
     assert request["scope_org"] == "org_shortname org_ogrn"
     assert "org_" not in request["scope"]
+    signatures = host_file(log).decode().split()
+    assert len(signatures) == 2, "the self-check and the probe each sign once"
+    assert request["client_secret"] in signatures
+    for signature in signatures:
+        assert len(signature) > 60 and signature not in run.output
 
 
 # --- ESIA's certificates: several at once, on the host, in the local fact, judged by the self-check ---
@@ -371,10 +385,11 @@ def test_old_and_new_esia_certificates_are_installed_listed_and_judged(lab, esia
     assert fact["token_alg"] == "GOST3410_2012_256"
     config = yaml.safe_load(host_file(CONFIG_YAML))["esia"]
     assert config["esia_certificates"] == fact["esia_certificates"]
+    output = " ".join(run.output.split())  # the callback folds long lines
     assert re.search(
-        r"\[WARN\] esia_certificate: /etc/esia-portal/esia-certificates/esia-2025.der .*in \d+ day", run.output
+        r"\[WARN\] esia_certificate: /etc/esia-portal/esia-certificates/esia-2025.der .*in \d+ day", output
     )
-    assert re.search(r"\[OK\] esia_certificate: /etc/esia-portal/esia-certificates/esia-2026.pem", run.output)
+    assert re.search(r"\[OK\] esia_certificate: /etc/esia-portal/esia-certificates/esia-2026.pem", output)
     again = esia(lab, esia_client_esia_certificates=listed)
     assert again.rc == 0 and again.changed("lab-portal") == 0, again.output[-3000:]
 
@@ -391,20 +406,3 @@ def test_prod_without_a_valid_esia_certificate_is_refused(lab):
     run = esia(lab, "--check", esia_client_environment="prod")
     assert run.rc != 0
     assert "production needs at least one currently valid" in run.output
-
-
-def test_no_client_secret_reaches_the_output_even_verbose(lab):
-    """The signer is wrapped so that the test knows every client_secret it made; none may be in -vvv."""
-    log = "/tmp/esia-signed.log"
-    wrapper = (
-        b"#!/bin/sh\nout=$(" + SIGNER.encode() + b'.esia-test-orig "$@") || exit $?\n'
-        b'printf "%s\\n" "$out" >> ' + log.encode() + b'\nprintf "%s\\n" "$out"\n'
-    )
-    host_exec("rm", "-f", log)
-    with replaced_on_host(SIGNER, wrapper):
-        run = esia(lab, "--check", "-vvv")
-    assert run.rc == 0, run.output[-3000:]
-    signatures = host_file(log).decode().split()
-    assert signatures, "the wrapped signer was never called"
-    for signature in signatures:
-        assert len(signature) > 60 and signature not in run.output
