@@ -150,6 +150,20 @@ def parse_task_times(output: str) -> list[tuple[str, float]]:
     return sorted(times, key=lambda item: item[1], reverse=True)
 
 
+def by_role(times: list[tuple[str, float]]) -> list[tuple[str, int, float]]:
+    """(role, tasks, seconds) from profile_tasks' `role : task` names, dearest first.
+
+    Tasks outside a role (the plays' own, Gathering Facts) count as "(plays)";
+    every task ansible-playbook timed counts, the skipped ones too."""
+    totals: dict[str, list] = {}
+    for name, seconds in times:
+        role = name.split(" : ", 1)[0] if " : " in name else "(plays)"
+        entry = totals.setdefault(role, [0, 0.0])
+        entry[0] += 1
+        entry[1] += seconds
+    return sorted(((role, n, round(t, 2)) for role, (n, t) in totals.items()), key=lambda item: item[2], reverse=True)
+
+
 _GO_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|h|m|s)")
 _UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
@@ -202,6 +216,7 @@ class Run:
     slowest: list[tuple[str, float]] = field(default_factory=list)
     log: str = ""
     error: str = ""  # the first [ERROR] line of a failed run
+    roles: list[tuple[str, int, float]] = field(default_factory=list)  # (role, tasks timed, seconds), dearest first
 
     @property
     def clean(self) -> bool:
@@ -270,6 +285,10 @@ def cost_lines(run: Run, baseline: Run | None) -> list[str]:
             f" ({1000 * baseline.host_cpu / BASELINE_TASKS:.0f} ms a task)"
         )
         lines.append(split_ratio(run, baseline))
+    if run.roles:
+        lines.append(
+            "by role (tasks timed, skipped ones too): " + "; ".join(f"{r} {n} tasks {t:.1f} s" for r, n, t in run.roles)
+        )
     if run.slowest:
         lines.append(
             "slowest tasks: " + "; ".join(f"{name} {seconds:.2f} s" for name, seconds in run.slowest[:SLOWEST])
@@ -562,6 +581,7 @@ def playbook_run(
     log.write_text(output)
     recap = parse_recap(output)
     totals = recap_totals(recap, measured)
+    times = parse_task_times(output)
     run = Run(
         name,
         transport,
@@ -571,7 +591,8 @@ def playbook_run(
         **totals,
         cpu=round(cpu, 1),
         host_cpu=round(host_cpu, 1),
-        slowest=parse_task_times(output)[:SLOWEST],
+        slowest=times[:SLOWEST],
+        roles=by_role(times),
         log=str(log),
         error=first_error(output) if proc.returncode else "",
     )

@@ -15,6 +15,7 @@ import yaml
 from tools.benchmark import (
     BASELINE,
     Run,
+    by_role,
     connection_vars,
     converge_order,
     cpu_bound,
@@ -328,3 +329,14 @@ def test_a_failed_run_says_the_first_error_ansible_printed():
 def test_fresh_hosts_are_converged_over_mitogen_first():
     assert converge_order(["pipelined", "mitogen"]) == ["mitogen", "pipelined"]
     assert converge_order(["podman", "pipelined"]) == ["podman", "pipelined"]
+
+
+def test_task_times_are_summed_per_role():
+    times = [("b : one", 2.0), ("a : one", 1.5), ("a : two", 1.0), ("Gathering Facts", 0.25), ("b : two", 0.75)]
+    assert by_role(times) == [("b", 2, 2.75), ("a", 2, 2.5), ("(plays)", 1, 0.25)]
+
+
+def test_a_missed_row_shows_the_roles_dearest_first():
+    warm = run("warm", 40.0, ok=90, roles=[("portal_https", 50, 20.0), ("cryptopro", 20, 8.0)])
+    text = "\n".join(over_baseline_row("warm", warm, run("baseline", 20.0), 1.5).costs)
+    assert "portal_https 50 tasks 20.0 s; cryptopro 20 tasks 8.0 s" in text
