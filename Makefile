@@ -71,7 +71,12 @@ unit: setup ## Python unit tests
 integration: setup lab-image ## Integration tests (real BIND9, GOST engine, podman hosts)
 	$(BIN)/pytest -n 2 --dist loadfile tests/integration
 
+# Molecule gets a BIND9 of its own on a free port, its state in a fresh
+# directory (never the demo lab's 15353 and .lab/), stopped when Molecule ends.
 molecule: lab-image ## Molecule: converge site.yml on a lab container, idempotence, verify
+	@export LAB_STATE=$$(mktemp -d /tmp/esia-molecule.XXXXXX) LAB_BIND_PORT=$$($(BIN)/python -m lab free-port); \
+	trap '$(BIN)/python -m lab bind-down; rm -rf "$$LAB_STATE"' EXIT; \
+	$(BIN)/python -m lab bind-up --reset | grep '^bind'; \
 	LAB_IMAGE=$$($(BIN)/python -m lab image) $(BIN)/molecule test
 
 test: setup lint unit integration molecule ## Every test (what .ci/run calls)

@@ -1,9 +1,13 @@
-"""python -m lab {up,down,status,image,bind-up,bind-down,portal-up,portal-down}
+"""python -m lab {up,down,status,image,bind-up,bind-down,portal-up,portal-down,free-port}
 
 Starts and stops the built-in lab described by inventories/lab. Every step is
 idempotent: `up` reuses an image, a running named and a running container.
 Environment:
-  LAB_STATE   state directory (default: .lab/ in the repository)
+  LAB_STATE      state directory (default: .lab/ in the repository)
+  LAB_BIND_PORT  BIND9's port instead of lab_bind_port (`make molecule` runs
+                 its own named on a free port this way, beside the demo's)
+A port something else already listens on is refused with a message naming
+the holder: two nameds never share a port.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from pathlib import Path
 import yaml
 
 from lab import image, podman
-from lab.bind import BindServer, TsigKey, Zone
+from lab.bind import BindServer, PortInUse, TsigKey, Zone, free_port
 from lab.pebble import PebbleServer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -42,6 +46,8 @@ def lab_vars() -> dict:
             secret = VaultSecret(VAULT_PASSWORD.read_bytes().strip())
             raw = VaultLib([("lab", secret)]).decrypt(raw)
         merged.update(yaml.safe_load(raw) or {})
+    if os.environ.get("LAB_BIND_PORT"):
+        merged["lab_bind_port"] = int(os.environ["LAB_BIND_PORT"])
     return merged
 
 
@@ -144,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m lab", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "action", choices=["up", "down", "status", "image", "bind-up", "bind-down", "portal-up", "portal-down"]
+        "action",
+        choices=["up", "down", "status", "image", "bind-up", "bind-down", "portal-up", "portal-down", "free-port"],
     )
     parser.add_argument("--reset", action="store_true", help="bind-up/up: rewrite the lab zones from scratch")
     parser.add_argument("--name", default=CONTAINER, help="portal-up/portal-down: container name")
@@ -158,7 +165,11 @@ def main(argv: list[str] | None = None) -> int:
         server = bind_server(values)
         if args.reset:
             server.stop()
-        server.start(reset_zones=args.reset)
+        try:
+            server.start(reset_zones=args.reset)
+        except PortInUse as exc:
+            print(f"python -m lab {args.action}: {exc}", file=sys.stderr)
+            return 2
         if args.action == "up":
             portal_up(values)
             pebble_server(values).start()
@@ -175,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
         portal_down(args.name)
     elif args.action == "status":
         return status()
+    elif args.action == "free-port":
+        print(free_port())
     return 0
 
 

@@ -3,11 +3,20 @@
 Everything (named.conf, zone files, the TSIG key, journals, the pid file) is
 generated into one state directory; the server is stopped by its own pid.
 Nothing under /etc is read or written.
+
+A server never shares its port: named binds without SO_REUSEPORT
+(`reuseport no;`), `start` refuses, naming the holder, when anything already
+listens on the address and port (another clone's lab, a test's named), and a
+named that finds another process on its port once it runs (a start racing
+past the check: UDP sockets can still share a port through SO_REUSEADDR) is
+stopped and refused too. Two nameds on one port would each get a random share
+of the RFC 2136 updates.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -17,6 +26,54 @@ from pathlib import Path
 
 NAMED = "/usr/sbin/named"
 NAMED_CHECKCONF = "/usr/bin/named-checkconf"
+
+
+class PortInUse(RuntimeError):
+    """The address and port a BindServer needs are held by another process."""
+
+
+def listeners(address: str, port: int) -> dict[int, str]:
+    """pid -> process name of everything listening on address:port (TCP or UDP), as ss reports it."""
+    try:
+        out = subprocess.run(
+            ["ss", "-Hlnptu", f"sport = :{port}"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return {}
+    found = {}
+    for line in out.splitlines():
+        if not any(a in line for a in (f"{address}:{port}", f"0.0.0.0:{port}", f"*:{port}", f"[::]:{port}")):
+            continue
+        for name, pid in re.findall(r'\("([^"]+)",pid=(\d+)', line):
+            found[int(pid)] = name
+    return found
+
+
+def port_holder(address: str, port: int) -> str:
+    """Who listens on address:port, for a message ("" when ss cannot tell)."""
+    return ", ".join(f"{name} (pid {pid})" for pid, name in sorted(listeners(address, port).items()))
+
+
+def port_free(address: str, port: int) -> bool:
+    """Nothing listens on address:port, TCP or UDP (checked by binding without SO_REUSEPORT)."""
+    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+        with socket.socket(socket.AF_INET, kind) as sock:
+            try:
+                sock.bind((address, port))
+            except OSError:
+                return False
+    return True
+
+
+def free_port(address: str = "127.0.0.1") -> int:
+    """A port nothing listens on (TCP and UDP), for a server of one's own."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((address, 0))
+            port = sock.getsockname()[1]
+        if port_free(address, port):
+            return port
+    raise RuntimeError(f"no free port found on {address}")
 
 
 @dataclass(frozen=True)
@@ -98,6 +155,7 @@ class BindServer:
   pid-file "{self.pid_file}";
   listen-on port {self.port} {{ {self.address}; }};
   listen-on-v6 {{ none; }};
+  reuseport no;
   recursion no;
   dnssec-validation no;
   allow-transfer {{ none; }};
@@ -149,19 +207,42 @@ controls {{ }};
     def running(self) -> bool:
         return self.pid() is not None
 
+    def port_in_use_message(self, holders: dict[int, str] | None = None) -> str:
+        found = holders if holders is not None else listeners(self.address, self.port)
+        holder = ", ".join(f"{name} (pid {pid})" for pid, name in sorted(found.items())) or "another process"
+        return (
+            f"{self.address}:{self.port} is already in use by {holder}, so this BIND9 (state {self.state_dir}) "
+            "was not started: two nameds on one port would split the RFC 2136 updates between them. "
+            "Stop the other server (another clone's lab: `python -m lab down` there) or choose another port "
+            "(the lab: lab_bind_port in inventories/lab/group_vars/all/lab.yml, or LAB_BIND_PORT)."
+        )
+
     def start(self, *, reset_zones: bool = False, timeout: float = 15.0) -> None:
         if self.running():
             return
+        if not port_free(self.address, self.port):
+            raise PortInUse(self.port_in_use_message())
         self.write(reset_zones=reset_zones)
         # -u is not given: on a developer machine we run as root and named
         # keeps root so it can write its journals into the state directory.
         subprocess.run([NAMED, "-c", str(self.conf), "-p", str(self.port)], check=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.running() and self._answers():
-                return
+            pid = self.pid()
+            if pid and self._answers():
+                holders = listeners(self.address, self.port)
+                others = {p: name for p, name in holders.items() if p != pid}
+                if others:
+                    # Taken between the check and named's bind. named then keeps
+                    # running without the port, or (UDP with SO_REUSEADDR) shares
+                    # it: either way this one must not serve.
+                    self.stop()
+                    raise PortInUse(self.port_in_use_message(others))
+                if pid in holders:
+                    return
             time.sleep(0.1)
         log = self.log_file.read_text() if self.log_file.exists() else "(no log)"
+        self.stop()
         raise RuntimeError(f"named did not start on {self.address}:{self.port}:\n{log[-2000:]}")
 
     def _answers(self) -> bool:
