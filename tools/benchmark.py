@@ -51,6 +51,7 @@ import os
 import platform
 import re
 import resource
+import signal
 import socket
 import subprocess
 import sys
@@ -616,6 +617,7 @@ class Bench:
         self.started: list[int] = []
         self.server = None
         self.bind_port = 0
+        self.after_run = lambda: None
 
     def log(self, name: str, transport: str, hosts: int) -> Path:
         return self.workdir / f"{len(self.runs) + 1:02d}-{name.replace(' ', '-')}-{transport}-{hosts}.log"
@@ -671,6 +673,7 @@ class Bench:
             name, transport, counted, cmd, env, containers, self.log(name, transport, counted), self.verbose, measured
         )
         self.runs.append(run)
+        self.after_run()
         return run
 
     def run_lab(self, name: str, playbook: Path | str) -> Run:
@@ -679,6 +682,7 @@ class Bench:
         log = self.log(name, "lab", 1)
         run = playbook_run(name, "lab", 1, cmd, {}, [LAB_CONTAINER], log, self.verbose, {LAB_HOST})
         self.runs.append(run)
+        self.after_run()
         return run
 
 
@@ -796,31 +800,46 @@ def main(argv: list[str] | None = None) -> int:
     )
     bench = Bench(workdir, args.verbose)
     began = datetime.datetime.now(datetime.UTC)
+    info = machine()
+
+    def report(complete: bool) -> dict:
+        results = [row for row in evaluate(bench.runs, info["cores"]) if row.row in rows]
+        return {
+            "date": began.strftime("%Y-%m-%d %H:%M UTC"),
+            "minutes": round((datetime.datetime.now(datetime.UTC) - began).total_seconds() / 60, 1),
+            "complete": complete,
+            "commit": commit(),
+            "machine": info,
+            "options": {"rows": sorted(rows), "transports": transports, "fleet": args.fleet},
+            "rows": [asdict(row) for row in results],
+            "runs": [asdict(run) for run in bench.runs],
+        }
+
+    def save(complete: bool = False) -> dict:
+        """The JSON after every run, so a run cut short still leaves what it measured."""
+        data = report(complete)
+        if args.json:
+            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.json).write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        return data
+
+    bench.after_run = save
+    # a `timeout` or kill still removes the containers and stops what was started (the finally below)
+    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         measure(bench, rows, transports, args.fleet)
     finally:
         bench.stop(args.keep)
-    info = machine()
-    results = [row for row in evaluate(bench.runs, info["cores"]) if row.row in rows]
+        signal.signal(signal.SIGTERM, previous)
+    final = save(complete=True)
+    results = [Row(**row) for row in final["rows"]]
     print()
     print(table(results))
     missed = costs_text(results)
     if missed:
         print("\nwhat costs what, where a target is missed:")
         print(missed)
-    report = {
-        "date": began.strftime("%Y-%m-%d %H:%M UTC"),
-        "minutes": round((datetime.datetime.now(datetime.UTC) - began).total_seconds() / 60, 1),
-        "commit": commit(),
-        "machine": info,
-        "options": {"rows": sorted(rows), "transports": transports, "fleet": args.fleet},
-        "rows": [asdict(row) for row in results],
-        "runs": [asdict(run) for run in bench.runs],
-    }
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    print(f"\n{report['minutes']} minutes; logs in {workdir}")
+    print(f"\n{final['minutes']} minutes; logs in {workdir}")
     if any(run.rc != 0 for run in bench.runs):
         print(f"a run failed: see the logs in {workdir}", file=sys.stderr)
         return 2

@@ -340,3 +340,36 @@ def test_a_missed_row_shows_the_roles_dearest_first():
     warm = run("warm", 40.0, ok=90, roles=[("portal_https", 50, 20.0), ("cryptopro", 20, 8.0)])
     text = "\n".join(over_baseline_row("warm", warm, run("baseline", 20.0), 1.5).costs)
     assert "portal_https 50 tasks 20.0 s; cryptopro 20 tasks 8.0 s" in text
+
+
+def test_a_whole_run_prints_the_table_writes_the_json_and_exits_1_on_a_miss(tmp_path, monkeypatch, capsys):
+    import tools.benchmark as benchmark
+
+    saved = []
+
+    def fake_measure(bench, rows, transports, fleet):
+        assert (rows, transports, fleet) == ({"warm"}, ["pipelined", "mitogen"], 0)
+        for made in (
+            run("baseline", 20.0),
+            run("warm", 28.0, ok=50),
+            run("baseline", 5.0, transport="mitogen"),
+            run("warm", 9.0, ok=50, transport="mitogen"),
+        ):
+            bench.runs.append(made)
+            bench.after_run()
+            saved.append(len(json.loads((tmp_path / "b.json").read_text())["runs"]))
+
+    monkeypatch.setattr(benchmark, "measure", fake_measure)
+    monkeypatch.setattr(benchmark.Bench, "stop", lambda self, keep: None)
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    assert main(["--rows", "warm", "--fleet", "0", "--json", str(tmp_path / "b.json")]) == 1
+    assert saved == [1, 2, 3, 4]  # the JSON is rewritten after every run
+    report = json.loads((tmp_path / "b.json").read_text())
+    assert report["complete"] is True
+    assert [(r["row"], r["transport"], r["value"], r["met"]) for r in report["rows"]] == [
+        ("warm", "pipelined", 1.4, True),
+        ("warm", "mitogen", 1.8, False),
+    ]
+    out = capsys.readouterr().out
+    assert "MISSED" in out and "what costs what" in out
+    assert "ratio 1.80 = 0.83 (task count: 50 / 60)" in out
