@@ -373,3 +373,11 @@ def test_a_whole_run_prints_the_table_writes_the_json_and_exits_1_on_a_miss(tmp_
     out = capsys.readouterr().out
     assert "MISSED" in out and "what costs what" in out
     assert "ratio 1.80 = 0.83 (task count: 50 / 60)" in out
+
+
+def test_a_lab_that_would_not_start_fails_the_demo_row_with_its_reason():
+    failed = run("demo second", 0.0, ok=0, rc=2, failed=1, transport="lab", error="python -m lab up failed (exit 2)")
+    row = demo_row(failed, None)
+    assert (row.met, row.value) == (False, None)
+    assert "python -m lab up failed (exit 2)" in row.costs[0]
+    assert demo_row(None, run("demo baseline", 20.0)) is None
