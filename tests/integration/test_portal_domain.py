@@ -306,8 +306,9 @@ def test_name_outside_the_zone_is_refused_before_anything_is_sent(lab: Lab, tmp_
 
     assert result.rc != 0
     text = failure_text(result)
-    assert f"8-FZ: portal_domain_name={outside} is outside the MIAC-owned zone portal_domain_zone={zone}" in text
-    assert "Nothing was sent to any DNS server" in text
+    # The role's entry check (the rules of validate.yml) names the setting, the value and the fix.
+    assert f"portal_domain_name: got '{outside}'; 8-FZ: must be inside portal_domain_zone '{zone}'" in text, text
+    assert "nothing was changed" in text
     assert lab.serial(zone) == serial
     assert lab.updates_of(zone, lab.log()[len(log_before) :]) == []
     # Not even the read-only check of the primary master ran.
@@ -322,8 +323,8 @@ def test_2dr_ru_is_never_written(lab: Lab, tmp_path: Path) -> None:
 
     assert result.rc != 0
     text = failure_text(result)
-    assert f"8-FZ: portal_domain_name=zapis-{TAG}.2dr.ru is under 2dr.ru" in text
-    assert "8-FZ: portal_domain_zone=2dr.ru is under 2dr.ru" in text
+    assert f"portal_domain_name: got 'zapis-{TAG}.2dr.ru'; 8-FZ: 2dr.ru names are only the fallback" in text, text
+    assert "portal_domain_zone: got '2dr.ru'; 8-FZ: the portal must live in a zone the MIAC owns" in text
     assert lab.serial("2dr.ru") == serial
     assert lab.rrset(f"zapis-{TAG}.2dr.ru") == []
     assert lab.updates_of("2dr.ru") == []
@@ -361,14 +362,24 @@ def test_fallback_is_only_read_and_a_mismatch_warns_or_fails(lab: Lab, tmp_path:
     serial = lab.serial("2dr.ru")
     elsewhere = f"{OTHER_REGION}.2dr.ru"
 
-    warned = run(tmp_path, settings(lab, zone, portal_domain_fallback=elsewhere))
+    # The fallback is always <portal_region_code>.2dr.ru: a region whose old name points elsewhere.
+    warned = run(tmp_path, settings(lab, zone, portal_region_code=OTHER_REGION, portal_domain_fallback=elsewhere))
 
     assert warned.rc == 0, warned.output
     warning = failure_text(warned)
     assert f"[WARNING]: {elsewhere}. A: 127.0.0.1:{lab.port} answers 192.0.2.77, wanted {PORTAL_ADDRESS}" in warning
     assert "portal_domain_fallback_strict: true" in warning
 
-    strict = run(tmp_path, settings(lab, zone, portal_domain_fallback=elsewhere, portal_domain_fallback_strict=True))
+    strict = run(
+        tmp_path,
+        settings(
+            lab,
+            zone,
+            portal_region_code=OTHER_REGION,
+            portal_domain_fallback=elsewhere,
+            portal_domain_fallback_strict=True,
+        ),
+    )
 
     assert strict.rc != 0
     assert f"{elsewhere}. A: 127.0.0.1:{lab.port} answers 192.0.2.77" in failure_text(strict)
@@ -383,7 +394,7 @@ def test_national_tld_setting(lab: Lab, tmp_path: Path) -> None:
     refused = run(tmp_path, settings(lab, zone_name("outside"), portal_domain_require_national_tld=True))
 
     assert refused.rc != 0
-    assert "is not in a national top-level domain (.ru, .рф, .su)" in failure_text(refused)
+    assert "portal_domain_require_national_tld is true: use a zone under .ru, .рф or .su" in failure_text(refused)
 
     accepted = run(tmp_path, settings(lab, NATIONAL_ZONE, portal_domain_require_national_tld=True))
 
