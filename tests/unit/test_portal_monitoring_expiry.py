@@ -355,28 +355,32 @@ def test_alert_rules_fire_on_the_exported_series(tmp_path):
     assert tested.returncode == 0, tested.stdout + tested.stderr
 
 
-def test_role_entry_check_reports_every_bad_setting():
+def test_the_registry_checks_the_role_settings():
+    """What validate.yml and the role's entry check (portal_role_check) apply: the rules registered in settings.py."""
+    from module_utils.esia_onboard import settings
+
+    specs = settings.load_specs(REPO / "roles")
+    good = settings.with_defaults({}, {k: v for k, v in specs.items() if "portal_monitoring" in v["roles"]})
+    ours = [n for n in settings.public_names(specs) if "portal_monitoring" in specs[n]["roles"]]
+    assert {n for n in ours if n in settings.RULES} >= {
+        "portal_status_warn_days",
+        "portal_status_critical_days",
+        "portal_monitoring_state_file",
+        "portal_monitoring_prometheus_textfile_dir",
+        "portal_monitoring_zabbix_include_dir",
+        "portal_monitoring_extra_certificates",
+        "portal_monitoring_refresh_on_calendar",
+        "portal_monitoring_zabbix_agent_service",
+    }
+    assert [p for n in ours if n in settings.RULES for p in settings.RULES[n](good[n], good)] == []
+    (problem,) = settings.RULES["portal_monitoring_zabbix_include_dir"]("zabbix", good)
+    assert problem.startswith("portal_monitoring_zabbix_include_dir: got 'zabbix';")
+    crossed = {**good, "portal_status_critical_days": 40}
+    assert [p for rule in settings.CROSS_RULES for p in rule(crossed) if p.startswith("portal_status_critical_days")]
     spec = importlib.util.spec_from_file_location(
         "portal_monitoring_filters", REPO / "roles" / "portal_monitoring" / "filter_plugins" / "portal_monitoring.py"
     )
     filters_module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(filters_module)
     filters = filters_module.FilterModule().filters()
-    good = {
-        "portal_status_warn_days": 30,
-        "portal_status_critical_days": 7,
-        "portal_monitoring_state_file": "/var/lib/esia-onboard/expiry.json",
-        "portal_monitoring_prometheus_textfile_dir": "/var/lib/prometheus/node-exporter",
-        "portal_monitoring_zabbix_include_dir": "/etc/zabbix/zabbix_agentd.d",
-        "portal_monitoring_extra_certificates": [],
-        "portal_monitoring_refresh_on_calendar": "daily",
-        "portal_monitoring_zabbix_agent_service": "zabbix-agent",
-    }
-    assert filters["portal_monitoring_problems"](good) == []
-    bad = {**good, "portal_status_critical_days": 40, "portal_monitoring_zabbix_include_dir": "zabbix"}
-    problems = filters["portal_monitoring_problems"](bad)
-    assert [p.split(":")[0] for p in problems] == [
-        "portal_status_critical_days",
-        "portal_monitoring_zabbix_include_dir",
-    ]
     assert filters["portal_monitoring_expiry_config"]({}, None) == {"certificates": [], "licences": []}
