@@ -77,7 +77,7 @@ class Sampler:
         self.proc = subprocess.Popen(["podman", "exec", CONTAINER, "python3", "-c", SAMPLER], env=environment())
         time.sleep(1)
         # Positive control: the sampler must see a string in an argv and in an environment.
-        host("sh", "-c", 'sleep 1.5 "$0"', CONTROL)
+        host("sh", "-c", 'sleep 1.5; : "$0"', CONTROL)
         host("env", f"PIN_SAMPLER_CONTROL={CONTROL}", "sleep", "1.5")
         return self
 
