@@ -363,7 +363,8 @@ def fleet_row(fleet: Run | None, single: Run | None, cores: int, target: float =
             f" x {cores} cores)",
             f"ratio {value:.2f} ~ {inflation:.2f} (CPU per host grew under load) / {busy:.2f} (share of the cores used)"
             if bound > single.seconds
-            else f"the bound is one host's own wall time ({single.seconds:.1f} s): more cores than work",
+            else f"the bound is one host's own wall time ({single.seconds:.1f} s): {fleet.hosts} x its CPU"
+            f" ({per_host:.1f} s) does not fill {cores} cores for that long",
         ]
         if fleet.slowest:
             costs.append(
