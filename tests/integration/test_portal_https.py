@@ -12,8 +12,13 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import json
+import os
+import signal
 import socket
 import ssl
+import subprocess
+import time
 import warnings
 from pathlib import Path
 from types import SimpleNamespace
@@ -24,7 +29,16 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
-from tests.harness import LAB_INVENTORY, REPO, ansible_playbook, lab_host, podman_exec
+from tests.harness import (
+    BIN,
+    LAB_INVENTORY,
+    REPO,
+    ansible_playbook,
+    environment,
+    fact_cache,
+    lab_host,
+    podman_exec,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -391,7 +405,9 @@ def test_provided_certificate_with_vault_key_is_installed_by_a_reload(lab):
     assert der == cert.public_bytes(serialization.Encoding.DER)
     assert nginx_master_pid() == pid, "nginx was restarted; a certificate change must only reload it"
     assert served_fingerprint(FALLBACK) == fallback_before
-    mode = podman_exec(CONTAINER, "stat", "-L", "-c", "%a %U", "/etc/ssl/esia-portal/live/zapis.miac99.test/privkey.pem")
+    mode = podman_exec(
+        CONTAINER, "stat", "-L", "-c", "%a %U", "/etc/ssl/esia-portal/live/zapis.miac99.test/privkey.pem"
+    )
     assert mode.stdout.split() == ["600", "root"]
     site = podman_exec(CONTAINER, "cat", SITE_FILE, check=True).stdout
     main_block = site.split("# The MIAC's name (canonical).")[1].split("# The old name, kept working.")[0]
@@ -463,3 +479,119 @@ def test_selfsigned_certificates_redirecting_fallback_and_upstream(lab):
             answer = tls.recv(4096).decode()
     assert answer.startswith("HTTP/1.1 301")
     assert f"Location: https://{MAIN}/zapis\r\n" in answer
+
+
+# --- nothing an operator cannot get back (faults) -----------------------------
+
+
+def _served_pair_matches() -> bool:
+    """The key and certificate nginx reads (live/<name>) belong together."""
+    live = f"/etc/ssl/esia-portal/live/{MAIN}"
+    cert = podman_exec(CONTAINER, "openssl", "x509", "-noout", "-pubkey", "-in", f"{live}/fullchain.pem", check=True)
+    key = podman_exec(CONTAINER, "openssl", "pkey", "-pubout", "-in", f"{live}/privkey.pem", check=True)
+    return cert.stdout == key.stdout
+
+
+def test_stock_default_site_was_removed_after_the_new_configuration_validated(lab):
+    assert podman_exec(CONTAINER, "test", "-e", "/etc/nginx/sites-enabled/default").returncode != 0
+    assert podman_exec(CONTAINER, "test", "-f", "/etc/nginx/sites-available/default").returncode == 0
+    assert "Remove Debian's stock default site" in lab.first.output
+
+
+def test_customised_default_site_is_left_in_place_and_reported(lab):
+    custom = "server {\n    listen 80;\n    server_name intranet.miac99.test;\n    return 204;\n}\n"
+    stock = podman_exec(CONTAINER, "cat", "/etc/nginx/sites-available/default", check=True).stdout
+    podman_exec(CONTAINER, "sh", "-c", f"printf '%s' '{custom}' > /etc/nginx/sites-available/default", check=True)
+    podman_exec(CONTAINER, "ln", "-sf", "/etc/nginx/sites-available/default", "/etc/nginx/sites-enabled/default")
+    try:
+        run = https(lab)
+        assert run.rc == 0, tail(run)
+        assert "WARNING: /etc/nginx/sites-available/default is not the file the nginx package shipped" in flat(
+            run.output
+        ), tail(run)
+        kept = podman_exec(CONTAINER, "cat", "/etc/nginx/sites-enabled/default", check=True).stdout
+        assert kept == custom
+    finally:
+        podman_exec(CONTAINER, "rm", "-f", "/etc/nginx/sites-enabled/default")
+        subprocess.run(
+            ["podman", "exec", "-i", CONTAINER, "sh", "-c", "cat > /etc/nginx/sites-available/default"],
+            input=stock,
+            text=True,
+            env=environment(),
+            check=True,
+        )
+        podman_exec(CONTAINER, "systemctl", "reload", "nginx")
+
+
+# With pipelining a module runs as a bare "/usr/bin/python3" reading its code from stdin.
+_MODULES_RUNNING = (
+    'for p in /proc/[0-9]*; do c=$(tr "\\0" " " < "$p/cmdline" 2>/dev/null); '
+    '[ "$c" = "/usr/bin/python3 " ] && echo "$p"; done; true'
+)
+
+
+def _wait_for_remote_tasks_to_end() -> None:
+    """A killed controller leaves the module it had started on the host running to its end."""
+    for _ in range(120):
+        if not podman_exec(CONTAINER, "sh", "-c", _MODULES_RUNNING).stdout.strip():
+            return
+        time.sleep(0.5)
+    pytest.fail("a module kept running on the host after the controller was killed")
+
+
+def test_interrupted_certificate_swap_never_serves_a_mismatched_pair(lab):
+    """The run is killed as soon as the new pair's first file exists: nginx's
+    pair stays whole (old or new, never one of each), nginx -t passes, a
+    reload serves it, and the next run completes the swap."""
+    cert, key = lab.ca.leaf()
+    extra = {
+        **lab.ca.files("swap", cert, _pem(lab.ca.issuing)),
+        "portal_https_private_key": _key_pem(key),
+        "portal_https_certificate_source": "provided",
+        "portal_https_fallback_certificate_source": "ownca",
+    }
+    pem = cert.public_bytes(serialization.Encoding.PEM).decode()
+    pair = f"/etc/ssl/esia-portal/pairs/{MAIN}.{hashlib.sha256(pem.encode()).hexdigest()[:16]}"
+    before = served_fingerprint(MAIN)
+    cmd = [str(BIN / "ansible-playbook"), "playbooks/https.yml", "-i", str(LAB_INVENTORY)]
+    cmd += ["-e", json.dumps({**lab.vars, **extra})]
+    env = environment({"ANSIBLE_CACHE_PLUGIN_CONNECTION": str(fact_cache(CONTAINER))})
+    run = subprocess.Popen(
+        cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    try:
+        while run.poll() is None and podman_exec(CONTAINER, "test", "-e", f"{pair}/fullchain.pem").returncode:
+            pass
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+    finally:
+        run.wait(timeout=120)
+    assert run.returncode == -signal.SIGKILL, "the run ended before it could be interrupted"
+    _wait_for_remote_tasks_to_end()
+
+    assert _served_pair_matches()
+    assert podman_exec(CONTAINER, "nginx", "-t", "-q").returncode == 0
+    podman_exec(CONTAINER, "systemctl", "reload", "nginx", check=True)  # as a reboot or a later reload would
+    assert served_fingerprint(MAIN) in (
+        before,
+        hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest(),
+    )
+
+    completed = https(lab, **extra)
+    assert completed.rc == 0, tail(completed)
+    assert handshake(MAIN, lab.ca.root_file)[1] == cert.public_bytes(serialization.Encoding.DER)
+    assert _served_pair_matches()
+
+
+def test_placeholder_page_escapes_what_it_shows(lab):
+    from lab.__main__ import lab_vars
+
+    org = dict(lab_vars()["portal_org"])
+    subject = {"countryName": "RU", "organizationName": org["short_name"]}  # keep the CSRs as they are
+    org["short_name"] = "<script>alert(1)</script> & Co"
+    run = https(lab, portal_org=org, portal_https_csr_subject=subject)
+    assert run.rc == 0, tail(run)
+    status, _, body = http_request(MAIN, tls_cafile=None)
+    assert status == 200
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; Co" in body
+    assert "<script>" not in body
