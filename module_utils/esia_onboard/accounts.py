@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from .core import problem
+from ansible.module_utils.esia_onboard.core import problem
 
 _ACCOUNT = re.compile(r"[a-z_][a-z0-9_-]{0,31}", re.ASCII)
 # Accounts Debian (and the packages the roles install) create for themselves.

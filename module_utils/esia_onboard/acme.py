@@ -7,10 +7,10 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from .core import problem
-from .org import email_valid
-from .secrets import pem_key_problem
-from .values import one_line
+from ansible.module_utils.esia_onboard.core import problem
+from ansible.module_utils.esia_onboard.org import email_valid
+from ansible.module_utils.esia_onboard.secrets import pem_key_problem
+from ansible.module_utils.esia_onboard.values import one_line
 
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]+={0,2}", re.ASCII)
 _SOURCES = ("portal_https_certificate_source", "portal_https_fallback_certificate_source")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .core import problem
+from ansible.module_utils.esia_onboard.core import problem
 
 
 def https_upstream_cross(settings: Mapping[str, Any]) -> list[str]:

@@ -24,8 +24,8 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .core import problem
-from .names import container_valid
+from ansible.module_utils.esia_onboard.core import problem
+from ansible.module_utils.esia_onboard.names import container_valid
 
 # -------------------------------------------------------------- error codes
 

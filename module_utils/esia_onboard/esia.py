@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .core import UNSET, problem
+from ansible.module_utils.esia_onboard.core import UNSET, problem
 
 # esia_client_token_alg -> the key type (x509_info's key_algorithm) ESIA's certificate must have.
 TOKEN_ALGORITHMS: dict[str, str] = {"GOST3410_2012_256": "gost2012_256", "RS256": "rsa"}

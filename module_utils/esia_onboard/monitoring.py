@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from .core import problem
+from ansible.module_utils.esia_onboard.core import problem
 
 # Kind and name end up inside Zabbix item keys (esia.onboard.days_left[<kind>,<name>]) and
 # Prometheus labels: letters, digits, dot, dash, underscore only, so no key needs quoting and

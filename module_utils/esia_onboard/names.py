@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from .core import problem
+from ansible.module_utils.esia_onboard.core import problem
 
 FALLBACK_ZONE = "2dr.ru"
 # .ru, .рф (xn--p1ai), .su

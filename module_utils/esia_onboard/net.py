@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from .core import problem
+from ansible.module_utils.esia_onboard.core import problem
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _DIGITS = re.compile(r"[0-9]{1,5}", re.ASCII)

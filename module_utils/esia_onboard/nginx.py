@@ -11,9 +11,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from .core import problem
-from .names import host_name
-from .net import never_a_target, parse_ip, port_valid
+from ansible.module_utils.esia_onboard.core import problem
+from ansible.module_utils.esia_onboard.names import host_name
+from ansible.module_utils.esia_onboard.net import never_a_target, parse_ip, port_valid
 
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _HOSTNAME = rf"{_LABEL}(?:\.{_LABEL})*"

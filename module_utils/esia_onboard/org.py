@@ -6,8 +6,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from .core import problem
-from .values import one_line
+from ansible.module_utils.esia_onboard.core import problem
+from ansible.module_utils.esia_onboard.values import one_line
 
 # local@domain: dot-atoms of RFC 5322 (no quoted local parts), a domain of 2+ labels.
 _EMAIL = re.compile(

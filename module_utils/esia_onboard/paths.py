@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from .core import problem
+from ansible.module_utils.esia_onboard.core import problem
 
 _PATH = re.compile(r"(?:/[A-Za-z0-9._+@%=,-]+)+|/", re.ASCII)
 # Directories of the system: a setting naming one of these would chown or

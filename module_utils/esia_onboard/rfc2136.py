@@ -25,7 +25,7 @@ import ipaddress
 import time
 from typing import Any
 
-from . import net
+from ansible.module_utils.esia_onboard import net
 
 try:
     import dns.exception

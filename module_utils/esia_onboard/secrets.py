@@ -8,8 +8,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from .core import problem
-from .values import one_line
+from ansible.module_utils.esia_onboard.core import problem
+from ansible.module_utils.esia_onboard.values import one_line
 
 TSIG_ALGORITHMS = ("hmac-sha256", "hmac-sha384", "hmac-sha512", "hmac-sha224", "hmac-sha1")
 WEAK_TSIG_ALGORITHMS = ("hmac-md5",)

@@ -30,8 +30,20 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from . import accounts, acme, consistency, names, net, nginx, org, paths, secrets, subjects, values
-from .core import UNSET, problem
+from ansible.module_utils.esia_onboard import (
+    accounts,
+    acme,
+    consistency,
+    names,
+    net,
+    nginx,
+    org,
+    paths,
+    secrets,
+    subjects,
+    values,
+)
+from ansible.module_utils.esia_onboard.core import UNSET, problem
 
 Rule = Callable[[Any, Mapping[str, Any]], list[str]]
 CrossRule = Callable[[Mapping[str, Any]], list[str]]
@@ -440,7 +452,7 @@ def _bind_names(rules: dict[str, Rule]) -> None:
 _bind_names(RULES)
 
 # esia_client, issue 13: the rules of module_utils/esia_onboard/esia.py
-from . import esia  # noqa: E402
+from ansible.module_utils.esia_onboard import esia  # noqa: E402
 
 RULES.update(
     {
@@ -455,7 +467,7 @@ CROSS_RULES += [esia.portal_org_type_rule, esia.standard_solutions_problems, esi
 WARNINGS += [esia.standard_solutions_warnings, esia.certificate_files_warning]
 
 # portal_monitoring, issue 15: the rules of module_utils/esia_onboard/monitoring.py
-from . import monitoring  # noqa: E402
+from ansible.module_utils.esia_onboard import monitoring  # noqa: E402
 
 RULES.update(
     {
@@ -490,7 +502,7 @@ WARNINGS += [
 ]
 
 # cryptopro, issue 13: module_utils/esia_onboard/cryptopro.py (the role's entry check also looks at the files)
-from . import cryptopro  # noqa: E402
+from ansible.module_utils.esia_onboard import cryptopro  # noqa: E402
 
 CROSS_RULES.append(functools.partial(cryptopro.rules, check_files=False))
 WARNINGS.append(cryptopro.warnings)

@@ -10,8 +10,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from .core import problem
-from .values import one_line
+from ansible.module_utils.esia_onboard.core import problem
+from ansible.module_utils.esia_onboard.values import one_line
 
 # Upper bounds (characters) of X.520 / RFC 5280 Appendix A (ub-common-name, ub-organization-name,
 # ub-organizational-unit-name, ub-locality-name, ub-state-name, ub-emailaddress-length, ...);
