@@ -274,9 +274,10 @@ def run_with_pin(
 
 def rules(settings: Mapping[str, Any], check_files: bool = True) -> list[str]:
     """Problems of the cryptopro settings across each other (role defaults applied).
-    ``check_files``: also look at the controller's files (vendor archive, gamma) and require
-    the gamma, as the role's entry check does (before it touches the host); validate.yml's
-    registry judges the settings only, so inventories that leave the CryptoPro files for later pass."""
+    The gamma is required on the cryptopro backend everywhere (validate.yml refuses an
+    inventory without it before any host is touched). ``check_files``: also look at the
+    controller's files (vendor archive, gamma), as the role's entry check does; validate.yml's
+    registry judges the settings only, so an inventory whose files arrive later still passes."""
     found: list[str] = []
     backend = settings.get("cryptopro_backend", "cryptopro")
     ptype = settings.get("cryptopro_provider_type", 80)
@@ -290,9 +291,10 @@ def rules(settings: Mapping[str, Any], check_files: bool = True) -> list[str]:
                 "Use 80, or set cryptopro_allow_512bit_signer: true to take the risk",
             )
         )
-    if backend == "cryptopro":
+    # Only where the cryptopro role's settings are in play (role defaults applied name the backend).
+    if settings.get("cryptopro_backend") == "cryptopro":
         gamma = settings.get("cryptopro_rng_gamma_file", "")
-        if not gamma and check_files:
+        if not gamma:
             found.append(
                 problem(
                     "cryptopro_rng_gamma_file",

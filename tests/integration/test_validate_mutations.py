@@ -183,6 +183,8 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
     ("csr-unknown", {"portal_https_csr_subject": {"favouriteColour": "red"}}, "portal_https_csr_subject"),
     ("ssl-protocol-old", {"portal_https_ssl_protocols": ["TLSv1"]}, "portal_https_ssl_protocols"),
     ("backend", {"cryptopro_backend": "vipnet"}, "cryptopro_backend"),
+    ("gamma-missing", {"cryptopro_rng_gamma_file": DELETE}, "cryptopro_rng_gamma_file"),
+    ("gamma-empty", {"cryptopro_rng_gamma_file": ""}, "cryptopro_rng_gamma_file"),
     ("provider-75", {"cryptopro_provider_type": 75}, "cryptopro_provider_type"),
     ("provider-bool", {"cryptopro_provider_type": True}, "cryptopro_provider_type"),
     ("container-space", {"cryptopro_container": "esia 77"}, "cryptopro_container"),
@@ -254,6 +256,7 @@ MINIMAL_KEEP = {
     "portal_domain_tsig_name",
     "portal_domain_tsig_secret",
     "cryptopro_pin",
+    "cryptopro_rng_gamma_file",  # no default stands in for the vendor's gamma
     "esia_client_mnemonic",
     "ansible_host",
     "ansible_user",

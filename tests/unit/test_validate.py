@@ -22,6 +22,11 @@ def inventory_config(name: str) -> dict:
     if name == "lab":  # the lab's templated values, resolved as Ansible would
         merged["portal_domain_dns_port"] = merged["lab_bind_port"]
         merged["portal_domain_resolvers"] = [f"127.0.0.1:{merged['lab_bind_port']}"]
+    inventory_dir = str(REPO / "inventories" / name)
+    merged = {
+        key: value.replace("{{ inventory_dir }}", inventory_dir) if isinstance(value, str) else value
+        for key, value in merged.items()
+    }
     # Other templates (vault variables, role defaults) are Ansible's to resolve.
     return {key: value for key, value in merged.items() if not (isinstance(value, str) and "{{" in value)}
 
@@ -218,9 +223,13 @@ def test_role_defaults_fill_what_the_inventory_leaves_out(region77):
             "portal_domain_dns_server",
             "portal_domain_tsig_name",
             "esia_client_mnemonic",
+            # no default can stand in for the vendor's gamma on the cryptopro backend
+            "cryptopro_rng_gamma_file",
         }
     }
     assert portal_config_problems(minimal) == []
+    without_gamma = {key: value for key, value in minimal.items() if key != "cryptopro_rng_gamma_file"}
+    assert [p for p in portal_config_problems(without_gamma) if p.startswith("cryptopro_rng_gamma_file:")]
     # A role default is judged too: the container default is esia_<region code>.
     missing = dict(minimal)
     del missing["esia_client_mnemonic"]
