@@ -123,6 +123,36 @@ def test_a_certificate_that_cannot_stay_is_due(pki, change, expected):
     assert expected in result["reason"]
 
 
+@pytest.mark.parametrize("source", ["ownca", "provided", "selfsigned", ""])
+def test_a_valid_certificate_from_another_source_is_replaced(pki, source):
+    # Switching portal_https_certificate_source to acme must not keep, say, the
+    # lab CA's certificate just because it is still valid.
+    result = plan(pki, _pem(pki["leaf"](), pki["issuing"]), installed_source=source)
+    assert result["due"]
+    assert "not from the ACME CA" in result["reason"]
+    assert (source or "an unrecorded source") in result["reason"]
+
+
+def test_a_valid_certificate_recorded_as_acme_stays(pki):
+    result = plan(pki, _pem(pki["leaf"](), pki["issuing"]), installed_source="acme")
+    assert not result["due"], result["reason"]
+
+
+@pytest.mark.parametrize(
+    ("fact_text", "expected"),
+    [
+        ('{"certificates": {"main": {"source": "ownca"}, "fallback": {"source": "acme"}}}', "ownca"),
+        ('{"certificates": {"fallback": {"source": "acme"}}}', ""),
+        ("", ""),
+        ("not json", ""),
+        ('["a list"]', ""),
+        ('{"certificates": {"main": {"source": 7}}}', ""),
+    ],
+)
+def test_recorded_source_of_the_main_site(fact_text, expected):
+    assert plugin.portal_https_recorded_source(fact_text, "main") == expected
+
+
 def test_force_orders_a_valid_certificate(pki):
     result = plan(pki, _pem(pki["leaf"]()), force=True)
     assert result["due"] and result["reason"] == "portal_https_acme_force_renew is true"

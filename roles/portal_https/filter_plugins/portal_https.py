@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime
+import json
 
 import ansible.module_utils
 from ansible.errors import AnsibleFilterError
@@ -306,6 +307,22 @@ def portal_https_ca_certificate(data: str, label: str = "the CA certificate") ->
     }
 
 
+def portal_https_recorded_source(fact_text: str, site_id: str) -> str:
+    """The certificate source the role recorded for a site in its local fact ("" when none).
+
+    `fact_text` is /etc/ansible/facts.d/portal_https.fact as read from the host
+    ("" when it does not exist); a fact that does not parse records nothing."""
+    if not fact_text:
+        return ""
+    try:
+        fact = json.loads(fact_text)
+    except ValueError:
+        return ""
+    site = fact.get("certificates", {}).get(site_id, {}) if isinstance(fact, dict) else {}
+    source = site.get("source", "") if isinstance(site, dict) else ""
+    return source if isinstance(source, str) else ""
+
+
 def portal_https_acme_plan(
     installed: str,
     names: list[str],
@@ -313,10 +330,15 @@ def portal_https_acme_plan(
     renew_days: int = 30,
     force: bool = False,
     now: str | datetime.datetime | None = None,
+    installed_source: str | None = None,
 ) -> dict:
     """Decide whether to order a certificate from the ACME CA.
 
     `installed` is the full chain PEM installed on the host ("" when none).
+    `installed_source` is the certificate source the role recorded for it
+    (ansible_local.portal_https; "" when nothing was recorded, None when not
+    known): a certificate that did not come from the ACME CA (a switch from
+    provided, ownca or selfsigned) is replaced, however long it is valid.
     Returns `due` (bool), `reason` (one sentence), `days_left` (None without a
     readable certificate), and `leaf_pem` / `chain_pem` of the installed
     certificate when it stays."""
@@ -325,6 +347,11 @@ def portal_https_acme_plan(
     plan: dict = {"due": True, "days_left": None, "leaf_pem": "", "chain_pem": ""}
     if not installed or "-----BEGIN CERTIFICATE-----" not in str(installed):
         plan["reason"] = "no certificate is installed yet"
+        return plan
+    if installed_source is not None and installed_source != "acme":
+        plan["reason"] = (
+            f"the installed certificate came from {installed_source or 'an unrecorded source'}, not from the ACME CA"
+        )
         return plan
     check = portal_https_certificate_check(
         installed,
@@ -443,6 +470,7 @@ class FilterModule:
     def filters(self) -> dict:
         return {
             "portal_https_acme_plan": portal_https_acme_plan,
+            "portal_https_recorded_source": portal_https_recorded_source,
             "portal_https_stapling": portal_https_stapling,
             "portal_https_key_type": portal_https_key_type,
             "portal_https_acme_challenge_for": portal_https_acme_challenge_for,
