@@ -473,6 +473,20 @@ def main() -> None:
         },
         supports_check_mode=True,
     )
+    if module.check_mode:
+        try:
+            pwd.getpwnam(module.params["run_as"])
+        except KeyError:
+            # A fresh host in check mode: portal_base has not made the account, so
+            # nothing of the key exists yet either and everything would be made.
+            action = f"make the key container, request and certificate as {module.params['run_as']}"
+            module.exit_json(
+                changed=True,
+                actions=[action],
+                diff={"before": "", "after": action + "\n"},
+                ready=False,
+                certificate=False,
+            )
     try:
         Key(module).main()
     except KeyError as exc:

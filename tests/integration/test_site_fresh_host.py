@@ -93,12 +93,14 @@ def grep_host(container: str, needle: str) -> list[str]:
 
 STRATEGIES = {
     # strategy: (container, http port, https port), what runs modules on the host
-    "linear": (("esia-test-site", 38580, 38581), "AnsiballZ_"),
+    # linear over the lab's pipelined ssh: the AnsiballZ payload arrives on python3's stdin
+    "linear": (("esia-test-site", 38580, 38581), "/usr/bin/python3"),
     "mitogen_linear": (("esia-test-site-mitogen", 38584, 38585), "(mitogen:"),
 }
 
 # Run on the host by the task under test: the parent of a command is the
-# AnsiballZ wrapper under `linear`, Mitogen's long-lived interpreter under Mitogen.
+# pipelined AnsiballZ payload (python3 reading its stdin, no file) under
+# `linear`, Mitogen's long-lived interpreter under Mitogen.
 PARENT_PROBE = """
 - hosts: all
   gather_facts: false
@@ -130,6 +132,9 @@ def test_check_then_converge_without_leaks_then_check(strategy, dns, secrets_fil
         env["ANSIBLE_STRATEGY"] = strategy
         runner = module_runner(extra, env, tmp_path)
         assert runner_marker in runner, f"under {strategy}, modules ran in {runner!r}, not {runner_marker!r}"
+        # pipelined: no module file written on the host; and no Mitogen unless asked for
+        assert "AnsiballZ_" not in runner, runner
+        assert ("(mitogen:" in runner) == (strategy == "mitogen_linear"), runner
 
         fresh_check = ansible_playbook("site.yml", LAB_INVENTORY, "--check", "--diff", *args, extra_vars=extra, env=env)
         assert fresh_check.rc == 0, fresh_check.output[-6000:]
