@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from lab.process import pid_from_file, stop_pid
 
 NAMED = "/usr/sbin/named"
 NAMED_CHECKCONF = "/usr/bin/named-checkconf"
@@ -192,17 +193,7 @@ controls {{ }};
         subprocess.run([NAMED_CHECKCONF, "-z", str(self.conf)], check=True, capture_output=True, text=True)
 
     def pid(self) -> int | None:
-        try:
-            pid = int(self.pid_file.read_text().strip())
-        except (FileNotFoundError, ValueError):
-            return None
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        # A recycled pid that is not our named must never be signalled.
-        return pid if str(self.conf).encode() in cmdline else None
+        return pid_from_file(self.pid_file, str(self.conf))
 
     def running(self) -> bool:
         return self.pid() is not None
@@ -254,12 +245,4 @@ controls {{ }};
         pid = self.pid()
         if pid is None:
             return
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                return
-            time.sleep(0.1)
-        os.kill(pid, signal.SIGKILL)
+        stop_pid(pid, timeout)

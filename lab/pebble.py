@@ -11,12 +11,10 @@ by its own pid.
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import ipaddress
 import json
 import os
-import signal
 import socket
 import ssl
 import subprocess
@@ -28,6 +26,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from lab.process import pid_from_file, stop_pid
 
 PEBBLE = "/usr/bin/pebble"
 # Fast and deterministic: no random sleeps before validation, no nonce
@@ -166,16 +166,7 @@ class PebbleServer:
         os.chmod(self.config, 0o600)
 
     def pid(self) -> int | None:
-        try:
-            pid = int(self.pid_file.read_text().strip())
-        except (FileNotFoundError, ValueError):
-            return None
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except FileNotFoundError:
-            return None
-        # A recycled pid that is not our pebble must never be signalled.
-        return pid if str(self.config).encode() in cmdline else None
+        return pid_from_file(self.pid_file, str(self.config))
 
     def running(self) -> bool:
         return self.pid() is not None
@@ -235,16 +226,5 @@ class PebbleServer:
         pid = self.pid()
         if pid is None:
             return
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                break
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, os.WNOHANG)  # our own child: reap it, or kill(pid, 0) sees a zombie
-            time.sleep(0.1)
-        else:
-            os.kill(pid, signal.SIGKILL)
+        stop_pid(pid, timeout)
         self.pid_file.unlink(missing_ok=True)
