@@ -155,11 +155,15 @@ def portal_secrets_check(values: Any, role: str | None = None, host: str | None 
                 )
             else:
                 unchecked.append(name)
-        elif value is None or value == UNSET:
-            if spec.get("required") and "default" not in spec:
+        elif (value is None or value == UNSET) and "default" not in spec:
+            if spec.get("required"):
                 roles = ", ".join(spec.get("roles", ()))
                 problems.append(f"{name}: got nothing (not set); set it from the vault (required by {roles})")
         else:
+            # A secret left out takes its role default before it is judged (an
+            # EAB key id with no HMAC key in the vault is a problem here, not
+            # only in the role).
+            value = spec["default"] if value is None or value == UNSET else value
             for rule in [settings.SECRET_RULES.get(name), *settings.SECRET_CROSS_RULES.get(name, [])]:
                 problems += rule(value, {**context, name: value}) if rule else []
     who = f"{host}: " if host else ""
