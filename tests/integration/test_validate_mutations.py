@@ -368,11 +368,12 @@ def run_validate(inventory: Path, *args: str) -> dict[str, Any]:
     for play in report["plays"]:
         for task in play["tasks"]:
             for host, result in task["hosts"].items():
-                text = result.get("msg")
-                if text:
-                    messages.setdefault(host, []).append(text if isinstance(text, str) else json.dumps(text))
+                # A task's message, then what it reported through Ansible's warnings.
+                for text in [result.get("msg"), *result.get("warnings", [])]:
+                    if text:
+                        messages.setdefault(host, []).append(text if isinstance(text, str) else json.dumps(text))
     failed = {host for host, stats in report["stats"].items() if stats.get("failures")}
-    return {"rc": proc.returncode, "stderr": proc.stderr, "messages": messages, "failed": failed}
+    return {"rc": proc.returncode, "stderr": proc.stderr, "stdout": proc.stdout, "messages": messages, "failed": failed}
 
 
 def write_inventory(directory: Path, hosts: dict[str, dict[str, Any]], vault: dict[str, Any] | None = None) -> Path:
@@ -532,11 +533,14 @@ def test_bad_secret_is_refused_without_showing_it(secret_run, case, spec, settin
     for value in (spec.get("tsig"), spec.get("pin"), spec.get("key")):
         if isinstance(value, str) and len(value) > 4:
             assert all(value.strip() not in line for line in lines)
+            # Nowhere in the run's whole report either (the task carries no secret in or out).
+            assert json.dumps(value.strip())[1:-1] not in secret_run["stdout"], case
 
 
 def test_valid_secrets_pass_beside_bad_ones(secret_run):
     assert host_name("secrets-valid") not in secret_run["failed"]
     assert any("secrets are valid" in text for text in secret_run["messages"][host_name("secrets-valid")])
+    assert TSIG_OK not in secret_run["stdout"] and PIN_OK not in secret_run["stdout"]
 
 
 @pytest.mark.parametrize(

@@ -359,3 +359,43 @@ def test_secret_left_out_is_judged_by_its_default(region77):
     }
     named = {p.split(":")[0] for p in validate.portal_secrets_check(values)["problems"]}
     assert named == {"portal_https_acme_eab_hmac_key", "portal_https_acme_account_key"}, named
+
+
+def _action_plugin():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "portal_settings_check_action", REPO / "plugins" / "action" / "portal_settings_check.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_action_refuses_an_inventory_without_portal_hosts_and_names_the_others():
+    action = _action_plugin()
+    refused = action.inventory_check({"all": ["portal77"], "ungrouped": ["portal77"]})
+    assert refused["failed"] and "no host in the group `portal`" in refused["msg"] and "portal77" in refused["msg"]
+    assert "hosts found: none" in action.inventory_check({"all": []})["msg"]
+    passed = action.inventory_check({"all": ["p1", "db"], "portal": ["p1"]})
+    assert not passed.get("failed")
+    assert passed["warnings"] == ["Hosts outside the group `portal` are not checked or configured: db."]
+    assert "warnings" not in action.inventory_check({"all": ["p1"], "portal": ["p1"]})
+
+
+def test_action_reads_each_value_through_the_templar_and_the_glue_sees_a_failed_template_as_unresolved(region77):
+    action = _action_plugin()
+
+    class Templar:
+        def template(self, value):
+            if value == "{{ vault_missing }}":
+                raise ValueError("undefined")
+            return value.replace("{{ zone }}", "miac77.ru") if isinstance(value, str) else value
+
+    values = action.TemplatedVars(
+        {**region77, "portal_domain_zone": "{{ zone }}", "cryptopro_pin": "{{ vault_missing }}"}, Templar()
+    )
+    assert values["portal_domain_zone"] == "miac77.ru"
+    assert action.glue().portal_settings_check(values, host="portal77")["problems"] == []
+    secrets = action.glue().portal_secrets_check(values, host="portal77")
+    assert "cryptopro_pin" in secrets["unchecked"] and secrets["problems"] == []
