@@ -109,13 +109,21 @@ class Site:
         update.delete(LAB_VARS["portal_domain_name"] + ".", "A")
         assert dns.query.tcp(update, "127.0.0.1", port=self.dns.port, timeout=5).rcode() == 0
 
-    def normal_run(self, label: str) -> None:
+    def normal_run(self, label: str) -> int:
+        """Run site.yml to the end; returns how many tasks changed the host."""
         run = ansible_playbook("site.yml", LAB_INVENTORY, *self.args, extra_vars=self.extra, env=self.env)
         (self.log_dir / f"{label}.log").write_text(run.output)
         assert run.rc == 0, f"the run after the kill at {label} failed:\n{run.output[-5000:]}"
+        return run.changed(HOST)
 
-    def killed_run(self, task: str, label: str, start_at: str | None = None, delay: float = 1.0) -> None:
-        """Run site.yml and SIGKILL its process group once `task` has started (`delay` s after its banner)."""
+    def killed_run(self, task: str, label: str, start_at: str | None = None, delay: float = 0.0) -> None:
+        """Run site.yml and SIGKILL its process group once `task` has started (`delay` s after its banner).
+
+        The killed run shows skipped hosts: with `display_skipped_hosts =
+        false` (ansible.cfg) the default callback holds a task's banner back
+        until the task's first result, so the kill would come after the task
+        had finished. Shown, the banner is printed when the task starts.
+        """
         cmd = [str(BIN / "ansible-playbook"), "site.yml", "-i", str(LAB_INVENTORY), *self.args]
         cmd += ["-e", json.dumps(self.extra)]
         if start_at:
@@ -127,7 +135,7 @@ class Site:
                 cmd,
                 cwd=REPO,
                 # Unbuffered, so each task banner arrives when the task starts.
-                env=environment({**self.env, "PYTHONUNBUFFERED": "1"}),
+                env=environment({**self.env, "PYTHONUNBUFFERED": "1", "ANSIBLE_DISPLAY_SKIPPED_HOSTS": "true"}),
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 text=True,
@@ -148,9 +156,18 @@ class Site:
 
 
 def first_task(role: str) -> str:
-    """`role : name` of the role's first task, where a killed run starts."""
-    tasks = yaml.safe_load((REPO / "roles" / role / "tasks" / "main.yml").read_text())
-    return f"{role} : {tasks[0]['name']}"
+    """`role : name` of the role's first task in site.yml (as --list-tasks shows it), where a killed run starts."""
+    listing = subprocess.run(
+        [str(BIN / "ansible-playbook"), "site.yml", "-i", str(LAB_INVENTORY), "--list-tasks"],
+        cwd=REPO,
+        env=environment(),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    match = re.search(rf"^\s+({re.escape(role)} : .+?)\tTAGS:", listing, re.M)
+    assert match, f"site.yml --list-tasks shows no task of role {role}:\n{listing}"
+    return match[1]
 
 
 def fingerprint(site: Site) -> dict:
@@ -269,20 +286,38 @@ def remove(path: str) -> Callable[[Site], None]:
     return undo
 
 
-# (role, task killed, what to undo first so that task has work).
+def absent(path: str) -> Callable[[Site], bool]:
+    def undone(_site: Site) -> bool:
+        return podman_exec(CONTAINER, "test", "-e", path, check=False).returncode != 0
+
+    return undone
+
+
+def no_records(site: Site) -> bool:
+    return site.records() == {LAB_VARS["portal_domain_name"]: []}
+
+
+# (role, task killed, what to undo first so that task has work, how to see that work is not done).
 LATER_POINTS = [
     (
         "portal_domain",
         "Send every change in one all-or-nothing update (RFC 2136, TSIG), the old records saved first",
         Site.delete_records,
+        no_records,
     ),
     (
         "portal_https",
         "Write the nginx configuration for the portal names",
         remove("/etc/nginx/conf.d/esia-portal.conf"),
+        absent("/etc/nginx/conf.d/esia-portal.conf"),
     ),
-    ("cryptopro", "Install esia-sign", remove("/usr/local/bin/esia-sign")),
-    ("esia_client", "Write the ESIA client configuration (YAML)", remove("/etc/esia-portal/esia-client.yml")),
+    ("cryptopro", "Install esia-sign", remove("/usr/local/bin/esia-sign"), absent("/usr/local/bin/esia-sign")),
+    (
+        "esia_client",
+        "Write the ESIA client configuration (YAML)",
+        remove("/etc/esia-portal/esia-client.yml"),
+        absent("/etc/esia-portal/esia-client.yml"),
+    ),
 ]
 
 
@@ -295,20 +330,27 @@ def task_banner(role: str, name: str) -> str:
 
 def test_killed_at_five_points_then_run_normally_converges_to_the_same_state(site: Site) -> None:
     # Point 1: the first converge of the fresh host, killed inside portal_base.
-    site.killed_run(task_banner("portal_base", "Write the chrony configuration"), "1-portal_base")
-    site.normal_run("1-portal_base")
+    assert no_records(site), "the fresh zone has no record of the portal name yet"
+    site.killed_run(task_banner("portal_base", "Write the chrony configuration"), "1-portal_base", delay=0.5)
+    assert site.normal_run("1-portal_base") > 0, "the killed first converge left work for the next run"
     reference = fingerprint(site)
     assert reference["dns"] == {LAB_VARS["portal_domain_name"]: [LAB_VARS["portal_domain_address"]]}
     assert all(get(name) < 400 for name in NAMES), "both names serve the portal"
     assert "/etc/nginx/conf.d/esia-portal.conf" in reference["files"]
 
-    for number, (role, task, undo) in enumerate(LATER_POINTS, start=2):
+    for number, (role, task, undo, undone) in enumerate(LATER_POINTS, start=2):
         label = f"{number}-{role}"
         banner = task_banner(role, task)
+        start_at = first_task(role)
         undo(site)
+        assert undone(site), f"{label}: undoing the work of {task!r} did not take"
         with Poller() as poller:
-            site.killed_run(banner, label, start_at=first_task(role), delay=0.5)
-            site.normal_run(label)
+            site.killed_run(banner, label, start_at=start_at)
+            # The kill came before the task finished: its work is still to do,
+            # and the normal run does it.
+            assert undone(site), f"{label}: the killed run finished {task!r} before the kill"
+            changed = site.normal_run(label)
+        assert changed > 0, f"{label}: the run after the kill found nothing to do, so the kill cut nothing"
         assert poller.polls > 0
         assert poller.failures == [], f"the site stopped serving around the kill at {label}: {poller.failures[:5]}"
         assert fingerprint(site) == reference, f"the run after the kill at {label} did not reach the same state"
