@@ -99,121 +99,19 @@ client_secret: {description: The signature, base64url without padding., type: st
 signature_bytes: {description: Length of the decoded signature., type: int, returned: always}
 """
 
-import base64
-import datetime
-import os
-import pwd
-import re
-import subprocess
 import uuid
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.esia_onboard.esia import (  # the one copy, shared with the self-check modules
+    TIMESTAMP_FORMAT,
+    build_message,
+    check_signature,
+    decode_base64url,
+    esia_timestamp,
+    sign,
+)
 
-# `yyyy.MM.dd HH:mm:ss Z` in ESIA's (Java) notation.
-TIMESTAMP_FORMAT = "%Y.%m.%d %H:%M:%S %z"
-_BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
-# Raw GOST R 34.10-2012 signatures: 64 bytes (256-bit key), 128 bytes (512-bit key).
-_RAW_SIGNATURE_LENGTHS = (64, 128)
-
-
-def esia_timestamp(moment: datetime.datetime | None = None) -> str:
-    """The host's local time in ESIA's format, e.g. 2025.09.02 13:00:29 +0300."""
-    return (moment or datetime.datetime.now().astimezone()).strftime(TIMESTAMP_FORMAT)
-
-
-def build_message(
-    api_version: str,
-    client_id: str,
-    scope: str,
-    timestamp: str,
-    state: str,
-    redirect_uri: str = "",
-    code: str | None = None,
-    scope_org: str = "",
-) -> str:
-    """The string ESIA expects to be signed as client_secret (UTF-8, no separators).
-
-    v2: client_id + scope + scope_org + timestamp + state + redirect_uri [+ code], as
-    ilimurzin/esia 4.x src/Esia/Esia.php signs it (scope_org empty when there are none).
-    """
-    if api_version == "v1":
-        if scope_org:
-            raise ValueError("scope_org is a v2 parameter; the v1 flow has none (use api_version v2)")
-        return scope + timestamp + client_id + state
-    if api_version == "v2":
-        return client_id + scope + scope_org + timestamp + state + redirect_uri + (code or "")
-    raise ValueError(f"unknown ESIA API version {api_version!r} (expected v1 or v2)")
-
-
-def decode_base64url(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def check_signature(output: str, api_version: str) -> tuple[str, bytes]:
-    """(signature text, decoded bytes) from the signer's stdout; ValueError naming the problem."""
-    text = output.strip()
-    if not text:
-        raise ValueError("the signer printed nothing on stdout")
-    if not _BASE64URL.fullmatch(text):
-        raise ValueError(f"the signer's output is not base64url without padding: {text[:80]!r}")
-    raw = decode_base64url(text)
-    if api_version == "v2" and len(raw) not in _RAW_SIGNATURE_LENGTHS:
-        raise ValueError(
-            f"the signature is {len(raw)} bytes; a raw GOST R 34.10-2012 signature is 64 (256-bit key) or 128 bytes"
-        )
-    if api_version == "v1" and raw[:1] != b"\x30":
-        raise ValueError("the v1 signature is not DER (a detached CMS SignedData starts with a SEQUENCE)")
-    return text, raw
-
-
-def _drop_privileges(user: str):
-    entry = pwd.getpwnam(user)
-
-    def demote() -> None:
-        os.initgroups(entry.pw_name, entry.pw_gid)
-        os.setgid(entry.pw_gid)
-        os.setuid(entry.pw_uid)
-
-    return demote, {"HOME": entry.pw_dir, "USER": entry.pw_name, "LOGNAME": entry.pw_name}
-
-
-def sign(signer: str, message: str, api_version: str, run_as: str | None, timeout: int) -> str:
-    """Run the signer; its stdout, or ValueError with what went wrong."""
-    if not os.path.exists(signer):
-        raise ValueError(f"signer {signer} does not exist (run playbooks/cryptopro.yml)")
-    if not os.access(signer, os.X_OK):
-        raise ValueError(f"signer {signer} is not executable")
-    env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
-    preexec = None
-    if run_as:
-        try:
-            preexec, account_env = _drop_privileges(run_as)
-        except KeyError as exc:
-            raise ValueError(f"account {run_as} does not exist on the host (run playbooks/base.yml)") from exc
-        if os.geteuid() != 0 and pwd.getpwuid(os.geteuid()).pw_name != run_as:
-            raise ValueError(f"running the signer as {run_as} needs root (become: true)")
-        env.update(account_env)
-    try:
-        proc = subprocess.run(
-            [signer, "--mode", api_version],
-            input=message.encode("utf-8"),
-            capture_output=True,
-            timeout=timeout,
-            env=env,
-            preexec_fn=preexec,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise ValueError(f"signer {signer} did not answer within {timeout} s") from exc
-    except OSError as exc:
-        raise ValueError(f"cannot run signer {signer}: {exc}") from exc
-    stderr = proc.stderr.decode("utf-8", "replace").strip()
-    if proc.returncode != 0:
-        who = f" as {run_as}" if run_as else ""
-        raise ValueError(
-            f"signer {signer} --mode {api_version}{who} exited {proc.returncode}: {stderr or '(no message)'}"
-        )
-    return proc.stdout.decode("utf-8", "replace")
+__all__ = ["TIMESTAMP_FORMAT", "build_message", "check_signature", "decode_base64url", "esia_timestamp", "sign"]
 
 
 def main() -> None:

@@ -3,7 +3,13 @@ standard-solutions deadline (role esia_client).
 
 Every function returns a list of problems (``core.problem``) or of warnings (same shape);
 an empty list means fine. Certificates come in already parsed (the ``x509_info`` dict, or
-``{"error": ...}``), so nothing here reads files or imports Ansible.
+``{"error": ...}``), so the rules read no files and import no Ansible.
+
+The last section, "Signing", is what runs on the portal host: the client_secret string, the
+signer called as the service account, and the verification of what it signed against the
+certificate with OpenSSL's GOST engine (both forms: the raw v2 signature and the detached
+CMS of v1, as OpenSSL and CryptoPro's cryptcp make it). The modules esia_client_secret,
+esia_signature_verify, esia_client_host and cryptopro_key (its self-check) all use it.
 
 Sources (see roles/esia_client/README.md, "Evidence"):
 
@@ -528,3 +534,270 @@ def role_problems(settings: Mapping[str, Any], today: Any = None, parse=None) ->
 def role_warnings(settings: Mapping[str, Any], today: Any = None, parse=None) -> list[str]:
     """The role's warnings: the standard-solutions deadline and certificate_files_warning."""
     return standard_solutions_warnings(settings, today) + certificate_files_warning(settings, today, parse)
+
+
+# ---------------------------------------------------------------------------- signing
+# Runs on the portal host (or the controller for esia_signature_verify): standard library only.
+
+# `yyyy.MM.dd HH:mm:ss Z` in ESIA's (Java) notation.
+TIMESTAMP_FORMAT = "%Y.%m.%d %H:%M:%S %z"
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
+# Raw GOST R 34.10-2012 signatures: 64 bytes (256-bit key), 128 bytes (512-bit key).
+_RAW_SIGNATURE_LENGTHS = (64, 128)
+_DIGEST_BY_LENGTH = {64: "md_gost12_256", 128: "md_gost12_512"}
+
+
+def esia_timestamp(moment: _dt.datetime | None = None) -> str:
+    """The host's local time in ESIA's format, e.g. 2025.09.02 13:00:29 +0300."""
+    return (moment or _dt.datetime.now().astimezone()).strftime(TIMESTAMP_FORMAT)
+
+
+def build_message(
+    api_version: str,
+    client_id: str,
+    scope: str,
+    timestamp: str,
+    state: str,
+    redirect_uri: str = "",
+    code: str | None = None,
+    scope_org: str = "",
+) -> str:
+    """The string ESIA expects to be signed as client_secret (UTF-8, no separators).
+
+    v2: client_id + scope + scope_org + timestamp + state + redirect_uri [+ code], as
+    ilimurzin/esia 4.x src/Esia/Esia.php signs it (scope_org empty when there are none).
+    """
+    if api_version == "v1":
+        if scope_org:
+            raise ValueError("scope_org is a v2 parameter; the v1 flow has none (use api_version v2)")
+        return scope + timestamp + client_id + state
+    if api_version == "v2":
+        return client_id + scope + scope_org + timestamp + state + redirect_uri + (code or "")
+    raise ValueError(f"unknown ESIA API version {api_version!r} (expected v1 or v2)")
+
+
+def decode_base64url(text: str) -> bytes:
+    text = text.strip()
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def check_signature(output: str, api_version: str) -> tuple[str, bytes]:
+    """(signature text, decoded bytes) from the signer's stdout; ValueError naming the problem."""
+    text = output.strip()
+    if not text:
+        raise ValueError("the signer printed nothing on stdout")
+    if not _BASE64URL.fullmatch(text):
+        raise ValueError(f"the signer's output is not base64url without padding: {text[:80]!r}")
+    raw = decode_base64url(text)
+    if api_version == "v2" and len(raw) not in _RAW_SIGNATURE_LENGTHS:
+        raise ValueError(
+            f"the signature is {len(raw)} bytes; a raw GOST R 34.10-2012 signature is 64 (256-bit key) or 128 bytes"
+        )
+    if api_version == "v1" and raw[:1] != b"\x30":
+        raise ValueError("the v1 signature is not DER (a detached CMS SignedData starts with a SEQUENCE)")
+    return text, raw
+
+
+def _drop_privileges(user: str):
+    import pwd
+
+    entry = pwd.getpwnam(user)
+
+    def demote() -> None:
+        import os
+
+        os.initgroups(entry.pw_name, entry.pw_gid)
+        os.setgid(entry.pw_gid)
+        os.setuid(entry.pw_uid)
+
+    return demote, {"HOME": entry.pw_dir, "USER": entry.pw_name, "LOGNAME": entry.pw_name}
+
+
+def sign(signer: str, message: str, api_version: str, run_as: str | None, timeout: int = 30) -> str:
+    """Run the signer (stdin: the message; no secret on its command line); its stdout, or ValueError."""
+    import os
+    import pwd
+    import subprocess
+
+    if not os.path.exists(signer):
+        raise ValueError(f"signer {signer} does not exist (run playbooks/cryptopro.yml)")
+    if not os.access(signer, os.X_OK):
+        raise ValueError(f"signer {signer} is not executable")
+    env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
+    preexec = None
+    if run_as:
+        try:
+            preexec, account_env = _drop_privileges(run_as)
+        except KeyError as exc:
+            raise ValueError(f"account {run_as} does not exist on the host (run playbooks/base.yml)") from exc
+        if os.geteuid() != 0 and pwd.getpwuid(os.geteuid()).pw_name != run_as:
+            raise ValueError(f"running the signer as {run_as} needs root (become: true)")
+        env.update(account_env)
+    try:
+        proc = subprocess.run(
+            [signer, "--mode", api_version],
+            input=message.encode("utf-8"),
+            capture_output=True,
+            timeout=timeout,
+            env=env,
+            preexec_fn=preexec,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise ValueError(f"signer {signer} did not answer within {timeout} s") from exc
+    except OSError as exc:
+        raise ValueError(f"cannot run signer {signer}: {exc}") from exc
+    stderr = proc.stderr.decode("utf-8", "replace").strip()
+    if proc.returncode != 0:
+        who = f" as {run_as}" if run_as else ""
+        raise ValueError(
+            f"signer {signer} --mode {api_version}{who} exited {proc.returncode}: {stderr or '(no message)'}"
+        )
+    return proc.stdout.decode("utf-8", "replace")
+
+
+def certificate_der(value: str) -> bytes:
+    """DER bytes from base64 of DER or PEM text; ValueError otherwise."""
+    import binascii
+
+    text = value.strip()
+    if text.startswith("-----BEGIN"):
+        text = "".join(line for line in text.splitlines() if line and not line.startswith("-----"))
+    try:
+        der = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError(f"the certificate is neither PEM nor base64 of DER: {exc}") from exc
+    if der[:1] != b"\x30":
+        raise ValueError("the certificate is not DER (it does not start with a SEQUENCE)")
+    return der
+
+
+class OpenSSL:
+    """The openssl CLI with the GOST engine, working in `workdir`."""
+
+    def __init__(self, binary: str, engine: str, workdir: str) -> None:
+        self.binary, self.engine, self.workdir = binary, engine, workdir
+
+    def run(self, *args: str):
+        import subprocess
+
+        return subprocess.run(
+            [self.binary, *args], cwd=self.workdir, capture_output=True, text=True, check=False, timeout=60
+        )
+
+    def path(self, name: str, data: bytes) -> str:
+        import os
+
+        path = os.path.join(self.workdir, name)
+        with open(path, "wb") as stream:
+            stream.write(data)
+        return path
+
+
+def _error_text(proc) -> str:
+    lines = [line for line in (proc.stderr + proc.stdout).splitlines() if line and not line.startswith("Engine ")]
+    return " ".join(lines)[:400] or f"exit code {proc.returncode}"
+
+
+def verify(openssl: OpenSSL, der: bytes, message: bytes, signature: bytes, mode: str) -> tuple[bool, str, str]:
+    """(verified, digest, detail); raises ValueError when verification cannot even be attempted."""
+    import os
+
+    cert = openssl.path("cert.der", der)
+    msg = openssl.path("message", message)
+    sig = openssl.path("signature", signature)
+    if mode == "v2":
+        digest = _DIGEST_BY_LENGTH.get(len(signature))
+        if digest is None:
+            raise ValueError(f"a raw GOST R 34.10-2012 signature is 64 or 128 bytes, got {len(signature)}")
+        pub = openssl.run("x509", "-engine", openssl.engine, "-inform", "DER", "-in", cert, "-pubkey", "-noout")
+        if pub.returncode != 0 or "BEGIN PUBLIC KEY" not in pub.stdout:
+            raise ValueError(
+                f"OpenSSL cannot read the certificate's public key: {_error_text(pub)} "
+                "(a GOST key also needs the GOST engine: libengine-gost-openssl)"
+            )
+        key = openssl.path("public.pem", pub.stdout.encode())
+        proc = openssl.run("dgst", "-engine", openssl.engine, f"-{digest}", "-verify", key, "-signature", sig, msg)
+        return proc.returncode == 0 and "Verified OK" in proc.stdout, digest, _error_text(proc)
+    pem = openssl.run("x509", "-engine", openssl.engine, "-inform", "DER", "-in", cert, "-out", "cert.pem")
+    if pem.returncode != 0:
+        raise ValueError(f"OpenSSL cannot read the certificate: {_error_text(pem)}")
+    # -certfile: a CMS without the signer's certificate verifies too (cryptcp's and OpenSSL's both embed it).
+    proc = openssl.run(
+        "cms", "-engine", openssl.engine, "-verify", "-binary", "-inform", "DER", "-in", sig,
+        "-content", msg, "-certfile", "cert.pem", "-noverify", "-out", os.devnull,
+    )  # fmt: skip
+    return proc.returncode == 0, "cms", _error_text(proc)
+
+
+def check(openssl: OpenSSL, der: bytes, message: str, signature: bytes, mode: str) -> dict:
+    """Verify, then check that a changed message is rejected; {ok, error, verified, tamper_rejected, digest}."""
+    import subprocess
+
+    result = {"ok": False, "error": "", "verified": False, "tamper_rejected": False, "digest": ""}
+    try:
+        verified, digest, detail = verify(openssl, der, message.encode("utf-8"), signature, mode)
+        result.update(verified=verified, digest=digest)
+        if not verified:
+            result["error"] = (
+                "the signature does not verify against the certificate: the signer uses another key than "
+                f"the certificate's, or signs something else ({detail})"
+            )
+            return result
+        tampered, _, _ = verify(openssl, der, (message + "#").encode("utf-8"), signature, mode)
+        result["tamper_rejected"] = not tampered
+        if tampered:
+            result["error"] = "the verifier also accepted a changed message: the check proves nothing"
+            return result
+    except (ValueError, OSError, subprocess.TimeoutExpired) as exc:
+        result["error"] = str(exc)
+        return result
+    result["ok"] = True
+    return result
+
+
+def signer_self_check(
+    signer: str,
+    run_as: str | None,
+    der: bytes,
+    messages: Mapping[str, str],
+    openssl_binary: str = "openssl",
+    engine: str = "gost",
+    timeout: int = 30,
+) -> dict:
+    """Sign each message (mode -> message) with the signer as `run_as`, verify each signature against
+    the certificate (DER) and that a changed message is rejected.
+
+    Returns {ok, error, signer, run_as, certificate_sha1, modes: {mode: {ok, error, message,
+    signature_bytes, client_secret, verified, tamper_rejected, digest}}}; `error` names the first
+    failed mode and what failed. The one signing self-check of the cryptopro and esia_client roles.
+    """
+    import hashlib
+    import shutil
+    import tempfile
+
+    result: dict = {
+        "ok": True,
+        "error": "",
+        "signer": signer,
+        "run_as": run_as or "",
+        "certificate_sha1": hashlib.sha1(der).hexdigest().upper(),
+        "modes": {},
+    }
+    binary = shutil.which(openssl_binary) or openssl_binary
+    for mode, message in messages.items():
+        entry = {"ok": False, "error": "", "message": message, "signature_bytes": 0, "client_secret": "",
+                 "signed": False, "verified": False, "tamper_rejected": False, "digest": ""}  # fmt: skip
+        try:
+            text, raw = check_signature(sign(signer, message, mode, run_as, timeout), mode)
+        except ValueError as exc:
+            entry["error"] = str(exc)
+        else:
+            entry.update(signed=True, client_secret=text, signature_bytes=len(raw))
+            with tempfile.TemporaryDirectory(prefix="esia-verify-") as workdir:
+                verdict = check(OpenSSL(binary, engine, workdir), der, message, raw, mode)
+            entry.update(verdict)
+        result["modes"][mode] = entry
+        if not entry["ok"] and result["ok"]:
+            result.update(ok=False, error=f"{mode}: {entry['error']}")
+    return result

@@ -11,11 +11,14 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import ansible.module_utils
 import pytest
 
 from tests.certs import CertFiles, gost_workdir, make_cert, openssl
 
 REPO = Path(__file__).resolve().parents[2]
+if str(REPO / "module_utils") not in ansible.module_utils.__path__:
+    ansible.module_utils.__path__.append(str(REPO / "module_utils"))
 _spec = importlib.util.spec_from_file_location("esia_signature_verify", REPO / "library" / "esia_signature_verify.py")
 verify_module = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(verify_module)

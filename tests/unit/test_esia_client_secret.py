@@ -12,9 +12,15 @@ import stat
 import tempfile
 from pathlib import Path
 
+import ansible.module_utils
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+_MODULE_UTILS = str(Path(__file__).resolve().parents[2] / "module_utils")
+if _MODULE_UTILS not in ansible.module_utils.__path__:
+    ansible.module_utils.__path__.append(_MODULE_UTILS)
 
 
 def _load(name: str):
