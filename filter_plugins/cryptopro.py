@@ -7,7 +7,6 @@ tests/doubles/cryptopro/README.md for the sources of every format)."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 
 import ansible.module_utils
 from ansible.errors import AnsibleFilterError
@@ -49,14 +48,6 @@ _DN_LIMITS = {**{k: v for k, v in _subjects.LIMITS.items() if k != "C"}, "S": _s
 # Characters that make CryptoAPI's CertStrToName need a quoted value.
 _CRYPTOAPI_SPECIAL = set(',+="\n<>#;')
 
-_FQCN = re.compile(r"^\\\\\.\\(?P<reader>[^\\]+)\\(?P<name>.+)$")
-_ERROR_CODE = re.compile(r"\[ErrorCode:\s*(?P<code>0x[0-9A-Fa-f]{8})\]")
-_CERT_HEADER = re.compile(r"^\s*(?P<index>\d+)-{7}\s*$")
-_FIELD = re.compile(r"^(?P<key>[A-Za-z][A-Za-z0-9 ]*?)\s*:\s(?P<value>.*)$")
-_PROVIDER_TYPE = re.compile(r"(?:ProvType|Provider Type):\s*(?P<type>\d+)")
-# Printed with or without dashes depending on the CSP version.
-_LICENSE_SERIAL = re.compile(r"\b(?P<serial>[0-9A-Z]{5}(?:-?[0-9A-Z]{5}){4})\b")
-_DATE_FORMATS = ("%d/%m/%Y %H:%M:%S", "%d.%m.%Y %H:%M:%S")
 
 
 def _require_str(name: str, value: object, what: str) -> str:
@@ -124,126 +115,55 @@ def cryptopro_fqcn(name: str, reader: str = "HDIMAGE") -> str:
     return f"\\\\.\\{reader}\\{name}"
 
 
-def _error_code(output: str) -> str | None:
-    codes = _ERROR_CODE.findall(output)
-    return codes[-1].lower() if codes else None
-
-
 def cryptopro_containers(output: str) -> dict:
     """Parse `csptest -keyset -enum_cont -fqcn -verifyc` (already decoded
-    from cp1251): the fully qualified container names and their short names."""
+    from cp1251): the fully qualified container names and their short names
+    (the parser of module_utils/esia_onboard/cryptopro.py, which the modules use)."""
     _require_str("cryptopro_containers", output, "the text of `csptest -keyset -enum_cont -fqcn -verifyc`")
-    code = _error_code(output)
-    if code is None or "AcquireContext" not in output:
-        raise AnsibleFilterError(
-            "cryptopro_containers: not the output of `csptest -keyset -enum_cont`"
-            " (no AcquireContext / [ErrorCode] line)"
-        )
-    fqcns = []
-    for line in output.splitlines():
-        match = _FQCN.match(line.strip())
-        if match:
-            fqcns.append({"fqcn": line.strip(), "reader": match["reader"], "name": match["name"]})
+    try:
+        listed = _rules.container_list(output)
+    except ValueError as exc:
+        raise AnsibleFilterError(f"cryptopro_containers: {exc}") from exc
+    containers = listed["containers"]
     return {
-        "ok": code == "0x00000000",
-        "error_code": code,
-        "containers": fqcns,
-        "names": [c["name"] for c in fqcns],
-        "fqcns": [c["fqcn"] for c in fqcns],
+        **listed,
+        "names": [c["name"] for c in containers],
+        "fqcns": [c["fqcn"] for c in containers],
     }
-
-
-def _iso(value: str) -> str | None:
-    text = " ".join(value.replace("UTC", "").split())
-    for fmt in _DATE_FORMATS:
-        try:
-            return datetime.strptime(text, fmt).replace(tzinfo=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        except ValueError:
-            continue
-    return None
-
-
-def _hex(value: str) -> str:
-    text = value.strip()
-    if text.lower().startswith("0x"):
-        text = text[2:]
-    return text.upper()
 
 
 def cryptopro_certmgr_list(output: str) -> dict:
     """Parse `certmgr -list [...]`: one dict per certificate with subject,
     issuer, serial (upper-case hex), sha1 (upper-case hex), not_before /
-    not_after (ISO 8601 UTC), private_key_link, container, provider_type."""
+    not_after (ISO 8601 UTC), private_key_link, container, provider_type
+    (the parser of module_utils/esia_onboard/cryptopro.py)."""
     _require_str("cryptopro_certmgr_list", output, "the text of `certmgr -list`")
-    code = _error_code(output)
-    if code is None:
-        raise AnsibleFilterError("cryptopro_certmgr_list: not the output of `certmgr` (no [ErrorCode] line)")
-    certificates: list[dict] = []
-    current: dict | None = None
-    last_key = None
-    for line in output.splitlines():
-        header = _CERT_HEADER.match(line)
-        if header:
-            current = {"index": int(header["index"]), "fields": {}}
-            certificates.append(current)
-            last_key = None
-            continue
-        if current is None or line.startswith("====") or not line.strip():
-            continue
-        field = _FIELD.match(line)
-        if field and not line.startswith(" "):
-            last_key = field["key"].strip()
-            current["fields"].setdefault(last_key, []).append(field["value"].strip())
-        elif last_key is not None and line.startswith(" "):
-            current["fields"][last_key].append(line.strip())
-    parsed = []
-    for cert in certificates:
-        fields = cert["fields"]
-
-        def first(*keys: str, fields: dict = fields) -> str:
-            for key in keys:
-                if key in fields:
-                    return fields[key][0]
-            return ""
-
-        provider = _PROVIDER_TYPE.search(first("Provider Info"))
-        link = first("PrivateKey Link", "PrivateKey").split()
-        parsed.append(
-            {
-                "index": cert["index"],
-                "subject": first("Subject"),
-                "issuer": first("Issuer"),
-                "serial": _hex(first("Serial")),
-                "sha1": _hex(first("SHA1 Hash", "SHA1 Thumbprint")),
-                "not_before": _iso(first("Not valid before", "ValidFrom")),
-                "not_after": _iso(first("Not valid after", "ValidTo")),
-                "private_key_link": bool(link) and link[0].lower() in ("yes", "present"),
-                "container": first("Container") or None,
-                "provider_type": int(provider["type"]) if provider else None,
-                "extended_key_usage": fields.get("Extended Key Usage", []),
-            }
-        )
-    return {"ok": code == "0x00000000", "error_code": code, "certificates": parsed}
+    try:
+        return _rules.certmgr_list(output)
+    except ValueError as exc:
+        raise AnsibleFilterError(f"cryptopro_certmgr_list: {exc}") from exc
 
 
 def cryptopro_license(output: str) -> dict:
     """Parse `cpconfig -license -view`: the serial shown, whether the licence
     is valid, its expiry text and type. `serial_normalized` drops the dashes
-    (compare it with the wanted serial the same way)."""
+    (compare it with the wanted serial the same way). The parser of
+    module_utils/esia_onboard/cryptopro.py; `expires` is the text CryptoPro
+    prints, `expires_on` the date it means, `days_left` the days until then."""
     _require_str("cryptopro_license", output, "the text of `cpconfig -license -view`")
-    serial = _LICENSE_SERIAL.search(output)
-    expires = re.search(r"^Expires:\s*(?P<v>.+)$", output, re.MULTILINE)
-    kind = re.search(r"^License type:\s*(?P<v>.+?)\.?$", output, re.MULTILINE)
-    if serial is None:
-        raise AnsibleFilterError("cryptopro_license: no licence serial in the output of `cpconfig -license -view`")
-    expired = bool(re.search(r"expired", output, re.IGNORECASE))
+    try:
+        parsed = _rules.parse_license(output)
+    except ValueError as exc:
+        raise AnsibleFilterError(f"cryptopro_license: {exc}") from exc
     return {
-        "serial": serial["serial"],
-        "serial_normalized": serial["serial"].replace("-", ""),
-        "valid": not expired and "License validity" in output,
-        "expires": expires["v"].strip() if expires else None,
-        "permanent": bool(expires) and "permanent" in expires["v"].lower(),
-        "type": kind["v"].strip() if kind else None,
+        "serial": parsed["serial"],
+        "serial_normalized": parsed["serial_normalized"],
+        "valid": parsed["valid"],
+        "expires": parsed["expires_text"],
+        "expires_on": parsed["expires"],
+        "days_left": parsed["days_left"],
+        "permanent": parsed["permanent"],
+        "type": parsed["type"],
     }
 
 

@@ -20,6 +20,16 @@ description:
     read from I(pin_file), the request, a self-signed or the issued certificate, and the DER export.
   - Never replaces an existing key. Reads state before every change, so a second run changes nothing.
   - Optionally exports the private key (PFX or encrypted PKCS#8 DER) to I(export_private_key), 0600.
+  - Before the key, makes I(directories), writes I(files) (e.g. the GOST engine's OpenSSL configuration and
+    C(esia-sign)), the PIN file I(pin_file) (0600, I(run_as)) and the issued certificate I(issued_certificate);
+    after it, the signer's configuration I(signer_config) (with the certificate's thumbprint on the cryptopro
+    backend). Each is read, compared and written only when it differs; the PIN file's diff never shows the PIN.
+  - With I(self_check), signs a fresh probe message in each of I(self_check_modes) with I(signer) as I(run_as)
+    and verifies every signature against the DER export with OpenSSL's GOST engine (a changed message must be
+    rejected) - the one signing self-check of the cryptopro and esia_client roles (M(esia_client_host) reuses
+    its result in the same run). With I(cpverify) (cryptopro backend) it also returns CryptoPro's own
+    Streebog-256 of the DER (C(cpverify -mk -alg GR3411_2012_256)) for the role to compare with
+    client_certificate_hash.
   - Supports check mode and diff mode.
 version_added: "1.0.0"
 author:
@@ -123,6 +133,53 @@ options:
     description: Re-sign the self-signed certificate when it has fewer days left (openssl_gost).
     type: int
     default: 30
+  directories:
+    description: Directories to make first, each C({path, owner, group, mode}).
+    type: list
+    elements: dict
+    default: []
+  files:
+    description:
+      - Files to write before the key, each C({path, content, owner, group, mode}) and optionally C(validate), a
+        command with C(%s) for the new file that must succeed before it replaces the old one.
+    type: list
+    elements: dict
+    default: []
+  issued_certificate:
+    description: Base64 of the issued certificate (DER or PEM) from the controller, written to I(issued_file).
+    type: str
+    default: ""
+  signer_config:
+    description: The signer's configuration (JSON), written to I(signer_config_file) once there is a certificate.
+    type: dict
+    default: {}
+  signer_config_file:
+    description: Host path of the signer's configuration (0640, root and the group of I(run_as)).
+    type: path
+    default: ""
+  self_check:
+    description: Sign a probe with I(signer) as I(run_as) in each of I(self_check_modes) and verify it.
+    type: bool
+    default: false
+  signer:
+    description: The signer the self-check calls.
+    type: path
+    default: /usr/local/bin/esia-sign
+  self_check_modes:
+    description: The signature forms the self-check makes, C(v2) (raw GOST) and C(v1) (detached CMS).
+    type: list
+    elements: str
+    default: [v2, v1]
+  cpverify:
+    description: cryptopro backend - path of cpverify; when set, RV(cpverify_hash) is CryptoPro's hash of the DER.
+    type: path
+    default: ""
+  notes:
+    description:
+      - Texts shown as warnings - C(no_key) (check mode on a fresh host), C(no_certificate) (the request is
+        ready, no certificate yet), C(exported) (the private key was exported).
+    type: dict
+    default: {}
 """
 
 EXAMPLES = r"""
@@ -153,9 +210,26 @@ actions:
   type: list
   elements: str
   returned: always
+der:
+  description: Base64 of the DER export (empty while there is none).
+  type: str
+  returned: always
+cpverify_hash:
+  description: Upper-case hex of C(cpverify -mk -alg GR3411_2012_256) over the DER (empty unless I(cpverify)).
+  type: str
+  returned: always
+self_check:
+  description:
+    - The self-check - C(ok), C(error), C(signer), C(run_as), C(certificate_sha1) and per mode C(modes.<mode>) with
+      C(ok), C(error), C(message), C(signature_bytes), C(verified), C(tamper_rejected), C(digest) (no signature).
+      Empty when it did not run.
+  type: dict
+  returned: always
 """
 
+import base64  # noqa: E402
 import hashlib  # noqa: E402
+import json  # noqa: E402
 import os  # noqa: E402
 import pwd  # noqa: E402
 import shutil  # noqa: E402
@@ -163,7 +237,7 @@ import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-from ansible.module_utils.esia_onboard import certs, cryptopro  # noqa: E402
+from ansible.module_utils.esia_onboard import certs, cryptopro, esia  # noqa: E402
 
 
 def to_der(data: bytes) -> bytes:
@@ -184,6 +258,8 @@ class Key:
         self.p = module.params
         self.check = module.check_mode
         self.actions: list[str] = []
+        self.diffs: list[dict] = []
+        self.files_changed = False
         self.account = pwd.getpwnam(self.p["run_as"])
         self.fqcn = cryptopro.fqcn(self.p["container"])
 
@@ -433,12 +509,113 @@ class Key:
             self.place(out, dest, 0o600)
         return {"ready": True, "certificate": True}
 
+    # ---------------------------------------------------------- around the key
+
+    def ids(self, entry: dict) -> tuple[int, int]:
+        try:
+            return cryptopro.owner_ids(entry.get("owner") or "root", entry.get("group") or "root")
+        except KeyError as exc:
+            self.fail(f"cryptopro_key: no account or group {exc} on the host for {entry.get('path')}")
+        return 0, 0
+
+    def write(self, path: str, data: bytes, uid: int, gid: int, mode: int, validate: str = "", secret=False):
+        try:
+            actions, diff = cryptopro.ensure_file(path, data, uid, gid, mode, self.check, validate, secret)
+        except (OSError, ValueError) as exc:
+            self.fail(f"cryptopro_key: {exc}")
+        self.actions.extend(actions)
+        if diff:
+            self.diffs.append(diff)
+        return bool(actions)
+
+    def prepare(self) -> None:
+        """The directories, files, PIN file and issued certificate the key work reads."""
+        p = self.p
+        for entry in p["directories"]:
+            uid, gid = self.ids(entry)
+            self.actions.extend(
+                cryptopro.ensure_directory(entry["path"], uid, gid, int(str(entry.get("mode", "0755")), 8), self.check)
+            )
+        for entry in p["files"]:
+            uid, gid = self.ids(entry)
+            changed = self.write(entry["path"], str(entry.get("content", "")).encode("utf-8"), uid, gid,
+                                 int(str(entry.get("mode", "0644")), 8), entry.get("validate") or "")  # fmt: skip
+            self.files_changed = self.files_changed or changed
+        if p["pin_file"]:
+            self.write(p["pin_file"], p["pin"].encode("utf-8"), self.account.pw_uid, self.account.pw_gid, 0o600,
+                       secret=True)  # fmt: skip
+        if p["issued_certificate"] and p["issued_file"]:
+            try:
+                data = base64.b64decode(p["issued_certificate"], validate=True)
+            except ValueError as exc:
+                self.fail(f"cryptopro_key: issued_certificate is not base64: {exc}")
+            self.write(p["issued_file"], data, self.account.pw_uid, self.account.pw_gid, 0o644)
+
+    def finish(self, result: dict) -> dict:
+        """The signer's configuration, the DER for the role, CryptoPro's hash and the self-check."""
+        p = self.p
+        result.update(der="", cpverify_hash="", self_check={})
+        der = read(p["der_file"]) if result.get("certificate") else None
+        if not der:
+            return result
+        result["der"] = base64.b64encode(der).decode("ascii")
+        if p["signer_config_file"]:
+            config = dict(p["signer_config"])
+            if p["backend"] == "cryptopro":
+                config["thumbprint"] = hashlib.sha1(der).hexdigest().upper()
+            uid, gid = self.ids({"path": p["signer_config_file"], "owner": "root", "group": self.group_name()})
+            text = json.dumps(config, indent=2, sort_keys=True) + "\n"
+            changed = self.write(p["signer_config_file"], text.encode("utf-8"), uid, gid, 0o640)
+            self.files_changed = self.files_changed or changed
+        if p["cpverify"]:
+            proc = subprocess.run([p["cpverify"], "-mk", "-alg", "GR3411_2012_256", p["der_file"]],
+                                  capture_output=True, text=True, check=False)  # fmt: skip
+            result["cpverify_hash"] = proc.stdout.strip().upper() if proc.returncode == 0 else ""
+            if proc.returncode != 0:
+                self.fail(f"cpverify -mk -alg GR3411_2012_256 {p['der_file']} failed (exit {proc.returncode}): "
+                          f"{(proc.stderr + proc.stdout).strip()[-800:]}")  # fmt: skip
+        # In check mode a signer that would change is not the one a run leaves: nothing to prove yet.
+        if p["self_check"] and not (self.check and (self.files_changed or self.actions)):
+            result["self_check"] = self.self_check(der)
+        return result
+
+    def group_name(self) -> str:
+        import grp
+
+        return grp.getgrgid(self.account.pw_gid).gr_name
+
+    def self_check(self, der: bytes) -> dict:
+        state, timestamp = str(__import__("uuid").uuid4()), esia.esia_timestamp()
+        message = f"esia-onboard self-check {self.p['container']} {timestamp} {state}"
+        checked = esia.signer_self_check(
+            self.p["signer"], self.p["run_as"], der, {mode: message for mode in self.p["self_check_modes"]}
+        )
+        for entry in checked["modes"].values():
+            entry.pop("client_secret", None)
+        checked.update(state=state, timestamp=timestamp)
+        if not checked["ok"]:
+            self.fail(
+                f"the signer self-check failed: {self.p['signer']} as {self.p['run_as']}, {checked['error']}. "
+                "ESIA would refuse such a client_secret (ESIA-007053 when the signature does not match the "
+                "certificate registered for the client_id)."
+            )
+        return checked
+
     def main(self) -> None:
+        self.prepare()
         result = self.cryptopro() if self.p["backend"] == "cryptopro" else self.openssl_gost()
+        result = self.finish(result)
+        notes = self.p["notes"]
+        if not result.get("ready") and notes.get("no_key"):
+            self.module.warn(notes["no_key"])
+        elif not result.get("certificate") and notes.get("no_certificate"):
+            self.module.warn(notes["no_certificate"])
+        if result.get("certificate") and self.p["export_private_key"] and notes.get("exported"):
+            self.module.warn(notes["exported"])
         self.module.exit_json(
             changed=bool(self.actions),
             actions=self.actions,
-            diff={"before": "", "after": "".join(f"{a}\n" for a in self.actions)},
+            diff=[*self.diffs, {"before": "", "after": "".join(f"{a}\n" for a in self.actions)}],
             **result,
         )
 
@@ -470,6 +647,16 @@ def main() -> None:
             "paramset": {"type": "str", "default": "A"},
             "days": {"type": "int", "default": 365},
             "renew_days": {"type": "int", "default": 30},
+            "directories": {"type": "list", "elements": "dict", "default": []},
+            "files": {"type": "list", "elements": "dict", "default": []},
+            "issued_certificate": {"type": "str", "default": ""},
+            "signer_config": {"type": "dict", "default": {}},
+            "signer_config_file": {"type": "path", "default": ""},
+            "self_check": {"type": "bool", "default": False},
+            "signer": {"type": "path", "default": "/usr/local/bin/esia-sign"},
+            "self_check_modes": {"type": "list", "elements": "str", "default": ["v2", "v1"]},
+            "cpverify": {"type": "path", "default": ""},
+            "notes": {"type": "dict", "default": {}},
         },
         supports_check_mode=True,
     )
@@ -480,7 +667,12 @@ def main() -> None:
             # A fresh host in check mode: portal_base has not made the account, so
             # nothing of the key exists yet either and everything would be made.
             action = f"make the key container, request and certificate as {module.params['run_as']}"
+            if module.params["notes"].get("no_key"):
+                module.warn(module.params["notes"]["no_key"])
             module.exit_json(
+                der="",
+                cpverify_hash="",
+                self_check={},
                 changed=True,
                 actions=[action],
                 diff={"before": "", "after": action + "\n"},

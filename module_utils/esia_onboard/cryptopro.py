@@ -47,8 +47,10 @@ ERRORS: dict[str, tuple[str, str]] = {
 
 _ERROR_CODE = re.compile(r"\[ErrorCode:\s*(?P<code>0x[0-9A-Fa-f]{8})\]")
 _FQCN = re.compile(r"^\\\\\.\\(?P<reader>[^\\]+)\\(?P<name>.+)$")
-_SHA1_LINE = re.compile(r"^SHA1 (?:Hash|Thumbprint)\s*:\s*(?P<sha1>[0-9A-Fa-f]{40})\s*$", re.MULTILINE)
-_CERT_HEADER = re.compile(r"^\s*\d+-{7}\s*$", re.MULTILINE)
+_CERT_HEADER_LINE = re.compile(r"^\s*(?P<index>\d+)-{7}\s*$")
+_FIELD = re.compile(r"^(?P<key>[A-Za-z][A-Za-z0-9 ]*?)\s*:\s(?P<value>.*)$")
+_PROVIDER_TYPE = re.compile(r"(?:ProvType|Provider Type):\s*(?P<type>\d+)")
+_DATE_FORMATS = ("%d/%m/%Y %H:%M:%S", "%d.%m.%Y %H:%M:%S")
 _LICENSE_SERIAL = re.compile(r"\b(?P<serial>[0-9A-Z]{5}(?:-?[0-9A-Z]{5}){4})\b")
 _PROMPT = re.compile(rb"(?i)(password|pin|\xd0\xbf\xd0\xb0\xd1\x80\xd0\xbe\xd0\xbb\xd1\x8c)[^\n]*:\s*$")
 
@@ -81,26 +83,105 @@ def fqcn(name: str, reader: str = "HDIMAGE") -> str:
     return f"\\\\.\\{reader}\\{name}"
 
 
+def container_list(output: str) -> dict[str, Any]:
+    """``csptest -keyset -enum_cont -fqcn -verifyc`` (decoded from cp1251): error code and containers
+    ({fqcn, reader, name}); ValueError when it is not that command's output."""
+    code = error_code(output)
+    if code is None or "AcquireContext" not in output:
+        raise ValueError("not the output of `csptest -keyset -enum_cont` (no AcquireContext / [ErrorCode] line)")
+    containers = []
+    for line in output.splitlines():
+        match = _FQCN.match(line.strip())
+        if match:
+            containers.append({"fqcn": line.strip(), "reader": match["reader"], "name": match["name"]})
+    return {"ok": code == "0x00000000", "error_code": code, "containers": containers}
+
+
 def parse_containers(output: str) -> list[str]:
     """Fully qualified names listed by ``csptest -keyset -enum_cont -fqcn -verifyc``."""
-    if error_code(output) is None or "AcquireContext" not in output:
-        raise ValueError("not the output of `csptest -keyset -enum_cont` (no AcquireContext / [ErrorCode] line)")
-    return [line.strip() for line in output.splitlines() if _FQCN.match(line.strip())]
+    return [c["fqcn"] for c in container_list(output)["containers"]]
+
+
+def _iso(value: str) -> str | None:
+    text = " ".join(value.replace("UTC", "").split())
+    for fmt in _DATE_FORMATS:
+        try:
+            moment = datetime.datetime.strptime(text, fmt).replace(tzinfo=datetime.UTC)
+        except ValueError:
+            continue
+        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return None
+
+
+def _hex(value: str) -> str:
+    text = value.strip()
+    if text.lower().startswith("0x"):
+        text = text[2:]
+    return text.upper()
+
+
+def certmgr_list(output: str) -> dict[str, Any]:
+    """``certmgr -list [...]``: error code and one dict per certificate with subject, issuer, serial
+    and sha1 (upper-case hex), not_before / not_after (ISO 8601 UTC), private_key_link, container,
+    provider_type, extended_key_usage. ValueError when there is no [ErrorCode] line."""
+    code = error_code(output)
+    if code is None:
+        raise ValueError("not the output of `certmgr` (no [ErrorCode] line)")
+    certificates: list[dict] = []
+    current: dict | None = None
+    last_key = None
+    for line in output.splitlines():
+        header = _CERT_HEADER_LINE.match(line)
+        if header:
+            current = {"index": int(header["index"]), "fields": {}}
+            certificates.append(current)
+            last_key = None
+            continue
+        if current is None or line.startswith("====") or not line.strip():
+            continue
+        field = _FIELD.match(line)
+        if field and not line.startswith(" "):
+            last_key = field["key"].strip()
+            current["fields"].setdefault(last_key, []).append(field["value"].strip())
+        elif last_key is not None and line.startswith(" "):
+            current["fields"][last_key].append(line.strip())
+    parsed = []
+    for cert in certificates:
+        fields = cert["fields"]
+
+        def first(*keys: str, fields: dict = fields) -> str:
+            for key in keys:
+                if key in fields:
+                    return fields[key][0]
+            return ""
+
+        provider = _PROVIDER_TYPE.search(first("Provider Info"))
+        link = first("PrivateKey Link", "PrivateKey").split()
+        parsed.append(
+            {
+                "index": cert["index"],
+                "subject": first("Subject"),
+                "issuer": first("Issuer"),
+                "serial": _hex(first("Serial")),
+                "sha1": _hex(first("SHA1 Hash", "SHA1 Thumbprint")),
+                "not_before": _iso(first("Not valid before", "ValidFrom")),
+                "not_after": _iso(first("Not valid after", "ValidTo")),
+                "private_key_link": bool(link) and link[0].lower() in ("yes", "present"),
+                "container": first("Container") or None,
+                "provider_type": int(provider["type"]) if provider else None,
+                "extended_key_usage": fields.get("Extended Key Usage", []),
+            }
+        )
+    return {"ok": code == "0x00000000", "error_code": code, "certificates": parsed}
 
 
 def parse_certmgr_sha1(output: str) -> list[dict[str, Any]]:
     """``certmgr -list``: per certificate its SHA-1 (upper hex) and whether it links to a private key."""
-    entries = []
-    for block in _CERT_HEADER.split(output)[1:]:
-        sha1 = _SHA1_LINE.search(block)
-        link = re.search(r"^PrivateKey(?: Link)?\s*:\s*(?P<v>\S+)", block, re.MULTILINE)
-        entries.append(
-            {
-                "sha1": sha1["sha1"].upper() if sha1 else "",
-                "private_key_link": bool(link) and link["v"].lower() in ("yes", "present"),
-            }
-        )
-    return entries
+    try:
+        listed = certmgr_list(output)["certificates"]
+    except ValueError:
+        return []
+    return [{"sha1": c["sha1"], "private_key_link": c["private_key_link"]} for c in listed]
 
 
 def parse_license(output: str, today: datetime.date | None = None) -> dict[str, Any]:
@@ -137,6 +218,8 @@ def parse_license(output: str, today: datetime.date | None = None) -> dict[str, 
     return {
         "serial": serial["serial"],
         "serial_normalized": serial["serial"].replace("-", ""),
+        "valid": not re.search(r"expired", output, re.IGNORECASE) and "License validity" in output,
+        "expires_text": text or None,
         "type": kind["v"].strip() if kind else None,
         "permanent": permanent,
         "days_left": days,
@@ -382,3 +465,99 @@ def warnings(settings: Mapping[str, Any]) -> list[str]:
             "no public ESIA client does, and ESIA may answer ESIA-007053. Test on the ESIA test environment first."
         ]
     return []
+
+
+# ---------------------------------------------------------------------------- files on the host
+# What the role's modules write next to the key (directories, the PIN file, the OpenSSL
+# configuration, esia-sign and its configuration): read, compare, make, with check and diff.
+
+
+def owner_ids(owner: str, group: str) -> tuple[int, int]:
+    """(uid, gid) of an account and a group named on the host; KeyError when one is missing."""
+    import grp
+    import pwd
+
+    return pwd.getpwnam(owner).pw_uid, grp.getgrnam(group).gr_gid
+
+
+def ensure_directory(path: str, uid: int, gid: int, mode: int, check: bool) -> list[str]:
+    """Make `path` a directory owned uid:gid with `mode`; the actions done (or, in check mode, to do)."""
+    actions = []
+    if not os.path.isdir(path):
+        actions.append(f"create the directory {path} ({mode:o})")
+        if not check:
+            os.makedirs(path, exist_ok=True)
+    if os.path.isdir(path):
+        info = os.stat(path)
+        if (info.st_uid, info.st_gid) != (uid, gid) or info.st_mode & 0o7777 != mode:
+            actions.append(f"set owner and mode {mode:o} of {path}")
+    if actions and not check:
+        os.chown(path, uid, gid)
+        os.chmod(path, mode)
+    return actions
+
+
+def ensure_file(
+    path: str,
+    data: bytes,
+    uid: int,
+    gid: int,
+    mode: int,
+    check: bool,
+    validate: str = "",
+    secret: bool = False,
+) -> tuple[list[str], dict | None]:
+    """Write `data` to `path` atomically, owned uid:gid with `mode`, when it differs.
+
+    `validate` is a command with %s for the new file (run before it replaces the old one; a
+    failure raises ValueError with its output). Returns (actions, diff entry); a `secret`
+    file's diff says that it changed, never what it holds.
+    """
+    import shlex
+    import subprocess
+    import tempfile
+
+    try:
+        with open(path, "rb") as handle:
+            before = handle.read()
+    except OSError:
+        before = None
+    actions, diff = [], None
+    if before != data:
+        actions.append(f"write {path}")
+        if secret:
+            diff = {"before_header": path, "after_header": path, "before": "", "after": "(secret, not shown)\n"}
+        else:
+            diff = {
+                "before_header": path,
+                "after_header": path,
+                "before": (before or b"").decode("utf-8", "replace"),
+                "after": data.decode("utf-8", "replace"),
+            }
+        if not check:
+            directory = os.path.dirname(path) or "."
+            handle, temporary = tempfile.mkstemp(dir=directory, prefix=".esia-onboard-")
+            try:
+                with os.fdopen(handle, "wb") as out:
+                    out.write(data)
+                os.chown(temporary, uid, gid)
+                os.chmod(temporary, mode)
+                if validate:
+                    argv = [part.replace("%s", temporary) for part in shlex.split(validate)]
+                    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+                    if proc.returncode != 0:
+                        raise ValueError(
+                            f"{path} failed its check ({validate}): {(proc.stderr + proc.stdout).strip()[-800:]}"
+                        )
+                os.replace(temporary, path)
+            finally:
+                if os.path.exists(temporary):
+                    os.unlink(temporary)
+    elif os.path.exists(path):
+        info = os.stat(path)
+        if (info.st_uid, info.st_gid) != (uid, gid) or info.st_mode & 0o7777 != mode:
+            actions.append(f"set owner and mode {mode:o} of {path}")
+            if not check:
+                os.chown(path, uid, gid)
+                os.chmod(path, mode)
+    return actions, diff
