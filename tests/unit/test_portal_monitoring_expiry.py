@@ -14,10 +14,16 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import ansible.module_utils
 import pytest
 
-from module_utils.esia_onboard import monitoring
-from tests.certs import gost_workdir, make_cert, openssl_x509_field
+# module_utils/esia_onboard imports its siblings as ansible.module_utils.esia_onboard.*
+_MODULE_UTILS = str(Path(__file__).resolve().parents[2] / "module_utils")
+if _MODULE_UTILS not in ansible.module_utils.__path__:
+    ansible.module_utils.__path__.append(_MODULE_UTILS)
+
+from module_utils.esia_onboard import monitoring  # noqa: E402
+from tests.certs import gost_workdir, make_cert, openssl_x509_field  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "roles" / "portal_monitoring" / "files" / "esia_onboard_expiry.py"
@@ -384,3 +390,40 @@ def test_the_registry_checks_the_role_settings():
     spec.loader.exec_module(filters_module)
     filters = filters_module.FilterModule().filters()
     assert filters["portal_monitoring_expiry_config"]({}, None) == {"certificates": [], "licences": []}
+
+
+def test_refresh_removes_what_a_switched_off_export_left_and_reports_it(tmp_path):
+    now = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+    old_items = tmp_path / "zabbix" / "esia_onboard.conf"
+    old_items.parent.mkdir()
+    old_items.write_text("UserParameter=...\n")
+    config = {"state_file": str(tmp_path / "state" / "expiry.json"), "absent": [str(old_items)]}
+
+    preview = expiry.refresh(config, now, dry_run=True)
+    assert preview["changed"] and preview["actions"] == [f"remove {old_items}"] and old_items.exists()
+    assert not (tmp_path / "state").exists(), "a dry run writes nothing"
+
+    done = expiry.refresh(config, now)
+    assert done["changed"] and not old_items.exists()
+    assert json.loads((tmp_path / "state" / "expiry.json").read_text())["entries"] == []  # directory made
+    assert expiry.refresh(config, now) == {**done, "changed": False, "actions": []}
+
+
+def test_the_timer_is_enabled_and_started_only_when_it_is_not(monkeypatch):
+    calls = []
+    state = {"enabled": False}
+
+    def systemctl(*args):
+        calls.append(args)
+        if args[0] in ("is-enabled", "is-active"):
+            return 0 if state["enabled"] else 3
+        if args[0] == "enable":
+            state["enabled"] = True
+        return 0
+
+    monkeypatch.setattr(expiry, "_systemctl", systemctl)
+    assert expiry.ensure_timer("x.timer", daemon_reload=True, dry_run=True) == ["enable and start x.timer"]
+    assert ("daemon-reload",) not in calls and not state["enabled"], "a dry run changes nothing"
+    assert expiry.ensure_timer("x.timer", daemon_reload=True, dry_run=False) == ["enable and start x.timer"]
+    assert ("daemon-reload",) in calls and ("enable", "--now", "x.timer") in calls
+    assert expiry.ensure_timer("x.timer", daemon_reload=False, dry_run=False) == []

@@ -4,12 +4,15 @@
 Installed by the portal_monitoring role as /usr/local/sbin/esia-onboard-expiry
 and run by its systemd timer (daily and at boot) and on every converge.
 
-    esia-onboard-expiry [--config FILE] refresh [--dry-run]
+    esia-onboard-expiry [--config FILE] refresh [--dry-run] [--timer UNIT [--daemon-reload]]
         Read every certificate and licence the config lists, write the state
         file (JSON: the one place that knows every expiry) and, when the config
         names one, the Prometheus textfile for node_exporter's textfile
-        collector. Both are replaced atomically. Prints {"changed": ...}:
-        whether anything but the timestamps differs from the last state.
+        collector. Both are replaced atomically. Removes the files the config
+        lists under "absent" (an export switched off) and, with --timer,
+        enables and starts that timer when it is not. Prints {"changed": ...}:
+        whether anything but the timestamps differs from the last state, or a
+        file was removed or the timer started.
     esia-onboard-expiry [--config FILE] zabbix discovery
     esia-onboard-expiry [--config FILE] zabbix days_left|not_after|status KIND NAME
     esia-onboard-expiry [--config FILE] zabbix last_run|problems
@@ -32,6 +35,7 @@ import datetime as dt
 import json
 import math
 import os
+import subprocess
 import sys
 import tempfile
 import warnings
@@ -352,6 +356,7 @@ def zabbix_value(state: Mapping[str, Any], key: str, args: Sequence[str], now: d
 def write_atomically(path: str, text: str, mode: int = 0o644) -> None:
     """Replace `path` in one rename, so a reader (node_exporter, the agent) never sees half a file."""
     directory = os.path.dirname(path) or "."
+    os.makedirs(directory, mode=0o755, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=directory)
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
@@ -381,17 +386,56 @@ def read_state(path: str) -> dict | None:
         return None
 
 
-def refresh(config: Mapping[str, Any], now: dt.datetime, dry_run: bool = False) -> dict:
+def _systemctl(*args: str) -> int:
+    return subprocess.run(["systemctl", *args], check=False, capture_output=True).returncode
+
+
+def ensure_timer(timer: str, daemon_reload: bool, dry_run: bool) -> list[str]:
+    """Enable and start ``timer`` when it is not (after a daemon-reload when its units changed)."""
+    actions = []
+    if daemon_reload and not dry_run and _systemctl("daemon-reload") != 0:
+        raise ConfigError("systemctl daemon-reload failed")
+    if _systemctl("is-enabled", "--quiet", timer) != 0 or _systemctl("is-active", "--quiet", timer) != 0:
+        actions.append(f"enable and start {timer}")
+        if not dry_run and _systemctl("enable", "--now", timer) != 0:
+            raise ConfigError(f"systemctl enable --now {timer} failed (systemctl status {timer})")
+    return actions
+
+
+def remove_switched_off(paths: Sequence[str], dry_run: bool) -> list[str]:
+    """Remove the files of an export that was switched off (the config lists them under ``absent``)."""
+    actions = []
+    for path in paths:
+        if os.path.lexists(path):
+            actions.append(f"remove {path}")
+            if not dry_run:
+                os.unlink(path)
+    return actions
+
+
+def refresh(
+    config: Mapping[str, Any],
+    now: dt.datetime,
+    dry_run: bool = False,
+    timer: str | None = None,
+    daemon_reload: bool = False,
+) -> dict:
     state = collect(config, now)
     previous = read_state(config["state_file"])
     textfile = config.get("textfile")
-    changed = _comparable(previous) != _comparable(state) or bool(textfile and not os.path.exists(textfile))
+    actions = remove_switched_off(list(config.get("absent") or []), dry_run)
+    if timer:
+        actions += ensure_timer(timer, daemon_reload, dry_run)
+    changed = (
+        _comparable(previous) != _comparable(state) or bool(textfile and not os.path.exists(textfile)) or bool(actions)
+    )
     if not dry_run:
         write_atomically(config["state_file"], json.dumps(state, ensure_ascii=False, indent=2) + "\n")
         if textfile:
             write_atomically(textfile, prometheus_text(state))
     return {
         "changed": changed,
+        "actions": actions,
         "state_file": config["state_file"],
         "textfile": textfile,
         "entries": len(state["entries"]),
@@ -409,6 +453,8 @@ def main(argv: list[str] | None = None, now: dt.datetime | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     refresh_parser = commands.add_parser("refresh")
     refresh_parser.add_argument("--dry-run", action="store_true", help="report what would change, write nothing")
+    refresh_parser.add_argument("--timer", help="also enable and start this systemd timer when it is not")
+    refresh_parser.add_argument("--daemon-reload", action="store_true", help="systemctl daemon-reload first")
     zabbix = commands.add_parser("zabbix")
     zabbix.add_argument("key", choices=["discovery", "days_left", "not_after", "status", "last_run", "problems"])
     zabbix.add_argument("args", nargs="*")
@@ -417,7 +463,8 @@ def main(argv: list[str] | None = None, now: dt.datetime | None = None) -> int:
     try:
         config = load_config(args.config)
         if args.command == "refresh":
-            print(json.dumps(refresh(config, now, args.dry_run), ensure_ascii=False))
+            result = refresh(config, now, args.dry_run, args.timer, args.daemon_reload)
+            print(json.dumps(result, ensure_ascii=False))
             return 0
         state = read_state(config["state_file"])
         if not isinstance(state, dict) or state.get("schema") != SCHEMA:
