@@ -9,7 +9,6 @@ from typing import Any
 try:
     import dns.exception
     import dns.rdatatype
-    import dns.resolver
 
     HAS_DNSPYTHON = True
     DNSPYTHON_ERROR = None
@@ -18,17 +17,20 @@ except ImportError:
     DNSPYTHON_ERROR = traceback.format_exc()
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible.module_utils.esia_onboard.rfc2136 import (
+from ansible.module_utils.esia_onboard.rfc2136 import (  # noqa: F401  (StubClient, describe re-exported)
+    SYSTEM_RESOLVER,
     TSIG_ALGORITHMS,
     DnsError,
     Master,
+    StubClient,
     absolute_name,
     canonical_rdata,
+    describe,
     endpoint_text,
     make_key,
     parse_endpoint,
     plan,
-    serial_newer,  # noqa: F401  (re-exported for callers and tests)
+    serial_newer,
     zone_lines,
 )
 
@@ -172,8 +174,6 @@ changes:
 differences: {description: One sentence per difference., type: list, elements: str, returned: always}
 """
 
-SYSTEM_RESOLVER = "system resolver"
-
 # The shared parsing and the exact reads at a master live in module_utils
 # (portal_domain_update and portal_https's ACME dns-01 use the same code).
 RrsetError = DnsError
@@ -197,15 +197,6 @@ def normalise_wanted(wanted: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return normalised
 
 
-def describe(change: dict[str, Any], server: str, compare_ttl: bool) -> str:
-    before = change["before"]
-    have = " ".join(before["rdata"]) if before["rdata"] else "nothing"
-    if compare_ttl and before["rdata"]:
-        have += f" (TTL {before['ttl']})"
-    want = " ".join(change["rdata"]) + (f" (TTL {change['ttl']})" if compare_ttl else "")
-    return f"{change['name']} {change['type']}: {server} answers {have}, wanted {want}"
-
-
 def render_diff(current: list[dict[str, Any]], wanted: list[dict[str, Any]], where: str) -> dict[str, str]:
     """Before/after zone-file lines of every wanted set (absent sets have no line before)."""
     return {
@@ -214,50 +205,6 @@ def render_diff(current: list[dict[str, Any]], wanted: list[dict[str, Any]], whe
         "before": zone_lines([c for c in current if c["rdata"]]),
         "after": zone_lines(wanted),
     }
-
-
-class StubClient:
-    """Resolution through a resolver (CNAME chains followed), as a browser's resolver sees the name."""
-
-    def __init__(self, address: str | None, port: int, timeout: float) -> None:
-        if address:
-            self.resolver = dns.resolver.Resolver(configure=False)
-            self.resolver.nameservers = [address]
-            self.resolver.port = port
-            self.where = endpoint_text(address, port)
-        else:
-            self.resolver = dns.resolver.Resolver()
-            self.where = SYSTEM_RESOLVER
-        self.resolver.lifetime = timeout
-        self.resolver.cache = None
-
-    def soa_serial(self, zone: str) -> int:
-        answer = self._resolve(zone, "SOA")
-        if answer is None:
-            raise RrsetError("query_failed", f"{self.where} has no SOA record for {zone}")
-        return int(answer[0].serial)
-
-    def rrset(self, name: str, rdtype: str) -> dict[str, Any]:
-        answer = self._resolve(name, rdtype)
-        if answer is None:
-            return {"name": name, "type": rdtype, "ttl": None, "rdata": []}
-        return {"name": name, "type": rdtype, "ttl": int(answer.ttl), "rdata": sorted(r.to_text() for r in answer)}
-
-    def _resolve(self, name: str, rdtype: str) -> Any:
-        try:
-            return self.resolver.resolve(name, rdtype, search=False).rrset
-        except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
-            return None
-        except dns.resolver.LifetimeTimeout as err:
-            raise RrsetError(
-                "unreachable", f"resolver {self.where} did not answer for {name} {rdtype}: {err}"
-            ) from None
-        except dns.resolver.NoNameservers as err:
-            raise RrsetError(
-                "query_failed", f"resolver {self.where} could not resolve {name} {rdtype}: {err}"
-            ) from None
-        except dns.exception.DNSException as err:
-            raise RrsetError("query_failed", f"resolver {self.where} failed on {name} {rdtype}: {err}") from None
 
 
 def tsig_key(name: str, secret: str, algorithm: str, where: str) -> Any:

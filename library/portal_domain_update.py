@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import time
 import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -15,8 +16,10 @@ from ansible.module_utils.esia_onboard.rfc2136 import (
     TSIG_ALGORITHMS,
     DnsError,
     Master,
+    StubClient,
     absolute_name,
     canonical_rdata,
+    differences,
     in_zone,
     make_key,
     nsupdate_script,
@@ -113,6 +116,29 @@ options:
     description: C(false) only reads and compares (a preview that needs no key).
     type: bool
     default: true
+  verify:
+    description:
+      - After the update (or when nothing needed one), require every resolver in O(verify_resolvers) (or the
+        master itself, asked directly, when that list is empty) to answer with the wanted values, trying
+        O(verify_retries) times O(verify_delay) seconds apart; fails with reason C(difference) otherwise.
+      - Not in check mode while changes are pending (the new records are not there yet).
+    type: bool
+    default: false
+  verify_resolvers: {description: "C(ip:port) resolvers that verify the records.", type: list, elements: str,
+    default: []}
+  verify_retries: {description: Tries until every resolver answers with the wanted values., type: int, default: 1}
+  verify_delay: {description: Seconds between those tries., type: float, default: 0}
+  verify_hint: {description: Sentence appended when the verification fails., type: str, default: ""}
+  fallback:
+    description:
+      - A name that must keep resolving to O(address) (the old C(<region>.2dr.ru) name); only read, never written.
+      - A different answer, or no answer, is a warning, or a failure (reason C(difference)) with O(fallback_strict).
+    type: str
+    default: ""
+  fallback_resolvers: {description: "C(ip:port) resolvers that check O(fallback); empty uses the system resolver.",
+    type: list, elements: str, default: []}
+  fallback_strict: {description: Fail instead of warning about the fallback., type: bool, default: false}
+  fallback_hint: {description: Sentence appended to a warning or failure about the fallback., type: str, default: ""}
 attributes:
   check_mode: {support: full}
   diff_mode: {support: full}
@@ -141,7 +167,8 @@ reason:
   description: >-
     C(ok); or why the module failed - C(config), C(apex), C(not_in_zone), C(existing) (a different set
     exists and O(replace_existing) is false), C(tsig), C(refused), C(unreachable), C(not_authoritative),
-    C(conflict), C(race) (the records changed between read and update; nothing applied), C(update_failed).
+    C(conflict), C(race) (the records changed between read and update; nothing applied), C(update_failed),
+    C(difference) (O(verify) or a strict O(fallback) found other answers), C(query_failed).
   type: str
   returned: always
 wanted: {description: The wanted sets (C(name), C(type), C(ttl), C(rdata))., type: list, elements: dict,
@@ -157,6 +184,8 @@ backup: {description: The backup file written before the update (empty when noth
 soa_serial_before: {description: The zone's SOA serial when it was read., type: int, returned: success}
 soa_serial_after: {description: The serial after the update (equal when nothing was sent)., type: int,
   returned: success}
+verified: {description: The resolvers (or the master) that answered with the wanted values., type: list,
+  elements: str, returned: success}
 """
 
 
@@ -239,11 +268,60 @@ def write_backup(directory: str, zone: str, text: str, now: datetime) -> str:
     raise DnsError("config", f"cannot find a free backup file name for {base}")
 
 
+def _resolver(server: str, timeout: float) -> StubClient:
+    """A resolver given as ip:port, or the system resolver when empty."""
+    if not server:
+        return StubClient(None, 53, timeout)
+    address, port = parse_endpoint(server, 53)
+    return StubClient(address, port, timeout)
+
+
+def verify_records(params: dict[str, Any], wanted: list[dict[str, Any]]) -> list[str]:
+    """Every resolver (or the master, asked directly) answers with the wanted values; else DnsError difference."""
+    address, port = parse_endpoint(params["server"], params["port"])
+    clients = [_resolver(r, params["timeout"]) for r in params["verify_resolvers"]] or [
+        Master(address, port, params["timeout"])
+    ]
+    found: list[str] = []
+    for attempt in range(max(1, params["verify_retries"])):
+        if attempt:
+            time.sleep(params["verify_delay"])
+        try:
+            found = [text for client in clients for text in differences(client, wanted)]
+        except DnsError as err:
+            found = [str(err)]
+        if not found:
+            return [client.where for client in clients]
+    message = "; ".join(found) + (". " + params["verify_hint"] if params["verify_hint"] else "")
+    raise DnsError("difference", message)
+
+
+def check_fallback(params: dict[str, Any], warn: Callable[[str], None]) -> None:
+    """The fallback name still resolves to the portal's address (read-only)."""
+    wanted = [{"name": absolute_name(params["fallback"]), "type": "A", "ttl": 300, "rdata": [params["address"]]}]
+    hint = params["fallback_hint"]
+    for server in params["fallback_resolvers"] or [""]:
+        client = _resolver(server, params["timeout"])
+        try:
+            found = differences(client, wanted)
+        except DnsError as err:
+            if params["fallback_strict"] or err.reason not in ("unreachable", "query_failed"):
+                raise
+            warn(f"{err}. {hint}".rstrip(". ") + ".")
+            continue
+        if found:
+            message = "; ".join(found) + (". " + hint if hint else "")
+            if params["fallback_strict"]:
+                raise DnsError("difference", message)
+            warn(message)
+
+
 def converge(
     params: dict[str, Any],
     check_mode: bool,
     before_send: Callable[[], None] | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    warn: Callable[[str], None] = lambda text: None,
 ) -> dict[str, Any]:
     """Read, compare and (unless check mode or send=false) converge; raise DnsError on any failure.
 
@@ -278,7 +356,7 @@ def converge(
             "after": zone_lines(wanted),
         }
     if not sending or not changes:
-        return result
+        return after(params, result, wanted, check_mode and bool(changes), warn)
 
     stamp = now()
     result["backup"] = write_backup(
@@ -295,6 +373,27 @@ def converge(
         err.backup = result["backup"]  # type: ignore[attr-defined]
         raise
     result.update(soa_serial_before=serials["serial_before"], soa_serial_after=serials["serial_after"])
+    try:
+        return after(params, result, wanted, False, warn)
+    except DnsError as err:
+        err.backup = result["backup"]  # type: ignore[attr-defined]
+        err.applied = True  # type: ignore[attr-defined]
+        raise
+
+
+def after(
+    params: dict[str, Any],
+    result: dict[str, Any],
+    wanted: list[dict[str, Any]],
+    pending: bool,
+    warn: Callable[[str], None],
+) -> dict[str, Any]:
+    """What clients see: the verification (unless changes are still pending) and the fallback."""
+    result["verified"] = []
+    if params.get("verify") and not pending:
+        result["verified"] = verify_records(params, wanted)
+    if params.get("fallback"):
+        check_fallback(params, warn)
     return result
 
 
@@ -316,6 +415,15 @@ ARGUMENT_SPEC: dict[str, Any] = {
     "replace_setting": {"type": "str", "default": "replace_existing"},
     "backup_dir": {"type": "path", "required": True},
     "send": {"type": "bool", "default": True},
+    "verify": {"type": "bool", "default": False},
+    "verify_resolvers": {"type": "list", "elements": "str", "default": []},
+    "verify_retries": {"type": "int", "default": 1},
+    "verify_delay": {"type": "float", "default": 0.0},
+    "verify_hint": {"type": "str", "default": ""},
+    "fallback": {"type": "str", "default": ""},
+    "fallback_resolvers": {"type": "list", "elements": "str", "default": []},
+    "fallback_strict": {"type": "bool", "default": False},
+    "fallback_hint": {"type": "str", "default": ""},
 }
 
 
@@ -325,12 +433,16 @@ def main() -> None:
         module.fail_json(msg=missing_required_lib("dnspython"), reason="config")
     result: dict[str, Any] = {}
     try:
-        result = converge(module.params, module.check_mode)
+        result = converge(module.params, module.check_mode, warn=module.warn)
     except DnsError as err:
         zone = module.params["zone"]
         backup = getattr(err, "backup", "")
         # One UPDATE: the zone is never half-done, whatever failed.
-        if not backup:
+        if getattr(err, "applied", False):
+            outcome = f"The update of zone {zone} was applied; the records as they were are in {backup}."
+        elif err.reason == "difference":
+            outcome = f"Nothing was sent to zone {zone} in this run."
+        elif not backup:
             outcome = f"Nothing was sent to zone {zone}."
         elif err.reason == "unreachable":
             outcome = f"The records as they were are in {backup}."

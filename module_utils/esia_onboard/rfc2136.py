@@ -37,6 +37,7 @@ try:
     import dns.rdata
     import dns.rdataclass
     import dns.rdatatype
+    import dns.resolver
     import dns.tsig
     import dns.update
 
@@ -431,3 +432,66 @@ class Master:
         }
         self.apply(zone, [change])
         return change
+
+
+# --------------------------------------------------------------------------
+# Resolution as clients see it (verification of published records, fallback).
+# --------------------------------------------------------------------------
+
+SYSTEM_RESOLVER = "system resolver"
+
+
+class StubClient:
+    """Resolution through a resolver (CNAME chains followed), as a browser's resolver sees the name."""
+
+    def __init__(self, address: str | None, port: int, timeout: float) -> None:
+        if address:
+            self.resolver = dns.resolver.Resolver(configure=False)
+            self.resolver.nameservers = [address]
+            self.resolver.port = port
+            self.where = endpoint_text(address, port)
+        else:
+            self.resolver = dns.resolver.Resolver()
+            self.where = SYSTEM_RESOLVER
+        self.resolver.lifetime = timeout
+        self.resolver.cache = None
+
+    def soa_serial(self, zone: str) -> int:
+        answer = self._resolve(zone, "SOA")
+        if answer is None:
+            raise DnsError("query_failed", f"{self.where} has no SOA record for {zone}")
+        return int(answer[0].serial)
+
+    def rrset(self, name: str, rdtype: str) -> dict[str, Any]:
+        answer = self._resolve(name, rdtype)
+        if answer is None:
+            return {"name": name, "type": rdtype, "ttl": None, "rdata": []}
+        return {"name": name, "type": rdtype, "ttl": int(answer.ttl), "rdata": sorted(r.to_text() for r in answer)}
+
+    def _resolve(self, name: str, rdtype: str) -> Any:
+        try:
+            return self.resolver.resolve(name, rdtype, search=False).rrset
+        except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+            return None
+        except dns.resolver.LifetimeTimeout as err:
+            raise DnsError("unreachable", f"resolver {self.where} did not answer for {name} {rdtype}: {err}") from None
+        except dns.resolver.NoNameservers as err:
+            raise DnsError("query_failed", f"resolver {self.where} could not resolve {name} {rdtype}: {err}") from None
+        except dns.exception.DNSException as err:
+            raise DnsError("query_failed", f"resolver {self.where} failed on {name} {rdtype}: {err}") from None
+
+
+def describe(change: dict[str, Any], server: str, compare_ttl: bool) -> str:
+    """One sentence for a set that differs from the wanted one."""
+    before = change["before"]
+    have = " ".join(before["rdata"]) if before["rdata"] else "nothing"
+    if compare_ttl and before["rdata"]:
+        have += f" (TTL {before['ttl']})"
+    want = " ".join(change["rdata"]) + (f" (TTL {change['ttl']})" if compare_ttl else "")
+    return f"{change['name']} {change['type']}: {server} answers {have}, wanted {want}"
+
+
+def differences(client: Any, wanted: list[dict[str, Any]], compare_ttl: bool = False) -> list[str]:
+    """What ``client`` answers that differs from ``wanted`` (one sentence each)."""
+    current = [client.rrset(w["name"], w["type"]) for w in wanted]
+    return [describe(c, client.where, compare_ttl) for c in plan(current, wanted, compare_ttl)]
