@@ -69,7 +69,7 @@ unit: setup ## Python unit tests
 # Each test module starts its own containers, BIND9 and ports, so modules run
 # two at a time (podman and ansible wait on I/O as much as on the 2 cores).
 integration: setup lab-image ## Integration tests (real BIND9, GOST engine, podman hosts)
-	$(BIN)/pytest -n 2 --dist loadfile tests/integration
+	$(BIN)/pytest -n 2 --dist loadfile --durations=15 tests/integration
 
 # Molecule gets a BIND9 of its own on a free port, its state in a fresh
 # directory (never the demo lab's 15353 and .lab/), stopped when Molecule ends.
