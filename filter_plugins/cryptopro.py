@@ -49,7 +49,6 @@ _DN_LIMITS = {**{k: v for k, v in _subjects.LIMITS.items() if k != "C"}, "S": _s
 _CRYPTOAPI_SPECIAL = set(',+="\n<>#;')
 
 
-
 def _require_str(name: str, value: object, what: str) -> str:
     if not isinstance(value, str):
         raise AnsibleFilterError(f"{name} expects {what}, got {type(value).__name__}")
@@ -180,6 +179,60 @@ def cryptopro_warnings(settings: dict) -> list:
     return _rules.warnings(settings)
 
 
+def cryptopro_file_b64(path: str) -> str:
+    """Base64 of a file on the controller (a DER certificate is binary; the file lookup reads text only)."""
+    import base64
+
+    _require_str("cryptopro_file_b64", path, "a path on the controller")
+    try:
+        with open(path, "rb") as handle:
+            return base64.b64encode(handle.read()).decode("ascii")
+    except OSError as exc:
+        raise AnsibleFilterError(f"cryptopro_file_b64: cannot read {path} on the controller: {exc.strerror}") from exc
+
+
+def _x509():
+    """filter_plugins/x509.py (Ansible does not import filter_plugins as a package)."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    key = "esia_onboard_filter_x509"
+    if key not in sys.modules:
+        spec = importlib.util.spec_from_file_location(key, Path(__file__).with_name("x509.py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[key] = module
+        spec.loader.exec_module(module)
+    return sys.modules[key]
+
+
+_KEY_BY_PROVIDER = {80: "gost2012_256", 81: "gost2012_512"}
+
+
+def cryptopro_certificate(
+    der: str, provider_type: object = 80, der_file: str = "the DER export", cpverify_hash: str = ""
+) -> dict:
+    """The certificate the cryptopro role leaves (base64 of DER): GOST R 34.10-2012, valid now, a key of
+    the size cryptopro_provider_type means, and (cryptopro backend) CryptoPro's cpverify hash equal to
+    the toolkit's Streebog-256 (client_certificate_hash). Its x509_info; raises naming what is wrong."""
+    info = _x509().x509_require_gost2012(der)
+    wanted = _KEY_BY_PROVIDER.get(int(str(provider_type)))
+    if info["key_algorithm"] != wanted:
+        raise AnsibleFilterError(
+            f"The certificate in {der_file} carries a {info['key_algorithm']} key but cryptopro_provider_type "
+            f"{provider_type} means {wanted}. The role never replaces a key: set the provider type back, or "
+            "move the old key away deliberately (runbook 03, «Замена ключа»)."
+        )
+    if cpverify_hash and cpverify_hash.strip().upper() != info["streebog256"]:
+        raise AnsibleFilterError(
+            f"cpverify -mk -alg GR3411_2012_256 {der_file} gives {cpverify_hash.strip()} but the toolkit's "
+            f"Streebog-256 (client_certificate_hash) is {info['streebog256']}: ESIA would answer ESIA-007053 "
+            "(client_secret / certificate hash wrong). Check that the DER file is the certificate registered "
+            "for the client_id and that CryptoPro CSP is intact."
+        )
+    return info
+
+
 class FilterModule:
     def filters(self) -> dict:
         return {
@@ -190,4 +243,6 @@ class FilterModule:
             "cryptopro_license": cryptopro_license,
             "cryptopro_problems": cryptopro_problems,
             "cryptopro_warnings": cryptopro_warnings,
+            "cryptopro_file_b64": cryptopro_file_b64,
+            "cryptopro_certificate": cryptopro_certificate,
         }
