@@ -174,3 +174,82 @@ def test_a_missing_host_key_fails_before_anything_is_switched(tmp_path):
 )
 def test_resolvers(text, expected):
     assert tls_host.resolvers(text) == expected
+
+
+nginx_module = _load("portal_https_nginx")
+
+
+def _nginx_run(tmp_path, monkeypatch, script: str, content: str, check=False):
+    params = {
+        "path": str(tmp_path / "conf.d" / "esia-portal.conf"),
+        "content": content,
+        "test_script": script,
+        "test_script_path": str(tmp_path / "portal-https-nginx-test"),
+        "placeholder": "<p>placeholder</p>",
+        "webroot": str(tmp_path / "www"),
+        "default_site": str(tmp_path / "sites-enabled" / "default"),
+        "remove_default_site": True,
+        "http_port": 80,
+        "fact": {"canonical_name": "zapis.miac99.test"},
+        "fact_file": str(tmp_path / "facts.d" / "portal_https.fact"),
+    }
+    results = {}
+
+    class Exit(Exception):
+        pass
+
+    class Module(FakeModule):
+        def __init__(self, *args, **kwargs):
+            self.params, self.check_mode = params, check
+
+        def exit_json(self, **kwargs):
+            results.update(kwargs)
+            raise Exit
+
+        def warn(self, text):
+            results.setdefault("warnings", []).append(text)
+
+    monkeypatch.setattr(nginx_module, "AnsibleModule", Module)
+    (tmp_path / "conf.d").mkdir(exist_ok=True)
+    with pytest.raises(Exit):
+        nginx_module.main()
+    return results
+
+
+ACCEPT = "#!/bin/sh\nexit 0\n"
+REFUSE = '#!/bin/sh\necho "nginx: [emerg] unknown directive \\"no_such_directive\\"" >&2\nexit 1\n'
+
+
+def test_the_site_is_written_after_the_test_passes_and_then_left_alone(tmp_path, monkeypatch):
+    first = _nginx_run(tmp_path, monkeypatch, ACCEPT, "server_name zapis.miac99.test;\n")
+    assert first["changed"] and first["site_changed"]
+    assert (tmp_path / "conf.d" / "esia-portal.conf").read_text() == "server_name zapis.miac99.test;\n"
+    assert (tmp_path / "www" / "index.html").read_text() == "<p>placeholder</p>\n"
+    assert '"canonical_name": "zapis.miac99.test"' in (tmp_path / "facts.d" / "portal_https.fact").read_text()
+    assert not _nginx_run(tmp_path, monkeypatch, ACCEPT, "server_name zapis.miac99.test;\n")["changed"]
+
+
+def test_a_refused_site_is_not_installed_and_the_old_one_stays(tmp_path, monkeypatch):
+    _nginx_run(tmp_path, monkeypatch, ACCEPT, "old;\n")
+    with pytest.raises(Failed) as refused:
+        _nginx_run(tmp_path, monkeypatch, REFUSE, "no_such_directive on;\n")
+    assert "nginx refused the new configuration" in str(refused.value)
+    assert 'unknown directive "no_such_directive"' in str(refused.value)
+    assert (tmp_path / "conf.d" / "esia-portal.conf").read_text() == "old;\n"
+    assert sorted(p.name for p in (tmp_path / "conf.d").iterdir()) == ["esia-portal.conf"]
+
+
+def test_check_mode_shows_the_site_in_the_diff_and_writes_nothing(tmp_path, monkeypatch):
+    result = _nginx_run(tmp_path, monkeypatch, REFUSE, "server_name zapis.miac99.test;\n", check=True)
+    assert result["changed"]
+    assert any(d["after"] == "server_name zapis.miac99.test;\n" for d in result["diff"])
+    assert not (tmp_path / "conf.d" / "esia-portal.conf").exists()
+
+
+def test_a_default_site_dpkg_does_not_list_as_shipped_is_kept_and_reported(tmp_path, monkeypatch):
+    (tmp_path / "sites-enabled").mkdir()
+    (tmp_path / "sites-enabled" / "default").write_text("server { listen 80; }\n")
+    result = _nginx_run(tmp_path, monkeypatch, ACCEPT, "x;\n")
+    assert not result["default_site_removed"]
+    assert (tmp_path / "sites-enabled" / "default").exists()
+    assert "is not the file the nginx package shipped" in result["warnings"][0]
