@@ -80,3 +80,31 @@ def test_servers_that_never_synchronise_leave_the_old_configuration_running(host
     again = ansible_playbook("playbooks/base.yml", LAB_INVENTORY, extra_vars=host)
     assert again.rc == 0, again.output[-4000:]
     assert again.changed(HOST) == 0, again.output[-4000:]
+
+
+def test_an_account_the_role_did_not_create_is_refused_and_nothing_is_changed(host):
+    # Someone else's service account with the name the inventory asks for.
+    podman_exec(
+        CONTAINER, "useradd", "--system", "--home-dir", "/srv/other", "--shell", "/bin/bash", "esia-other", check=True
+    )
+    before = fingerprint(CONTAINER)
+
+    refused = ansible_playbook(
+        "playbooks/base.yml",
+        LAB_INVENTORY,
+        extra_vars={
+            **host,
+            "portal_service_user": "esia-other",
+            "portal_service_group": "esia-other-group",
+            "portal_service_home": "/var/lib/esia-other",
+        },
+    )
+
+    assert refused.rc != 0 and refused.failed(HOST) == 1
+    text = re.sub(r"\s+", " ", refused.output)
+    assert "portal_service_user: got 'esia-other'; is an existing system account on this host" in text, text[-3000:]
+    assert "that the role did not create" in text and "Nothing was changed." in text
+    assert podman_exec(CONTAINER, "getent", "group", "esia-other-group").returncode != 0
+    assert podman_exec(CONTAINER, "test", "-e", "/var/lib/esia-other").returncode != 0
+    assert podman_exec(CONTAINER, "getent", "passwd", "esia-other").stdout.split(":")[5] == "/srv/other"
+    assert fingerprint(CONTAINER) == before
