@@ -2,8 +2,8 @@
 (Debian package `pebble`).
 
 pebble serves its ACME directory over HTTPS with a certificate issued here
-by the lab CA (the same layout the portal_https role's `ownca` source uses,
-made here when it is missing), resolves names through the lab's BIND9
+by the lab CA (module_utils/esia_onboard/lab_ca.py, the maker the portal_https
+role's `ownca` source uses, made here when it is missing), resolves names through the lab's BIND9
 (`-dnsserver`) and validates http-01 on the port the lab portal publishes
 (`httpPort`). Everything lives in one state directory; the server is stopped
 by its own pid.
@@ -25,66 +25,15 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from lab.process import pid_from_file, stop_pid
+from module_utils.esia_onboard.lab_ca import ensure_lab_ca, lab_name, write_file
 
 PEBBLE = "/usr/bin/pebble"
 # Fast and deterministic: no random sleeps before validation, no nonce
 # rejections, and never reuse an authorization (a failing challenge must fail).
 ENVIRONMENT = {"PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": "0", "PEBBLE_AUTHZREUSE": "0"}
-
-
-def _name(common_name: str) -> x509.Name:
-    return x509.Name(
-        [
-            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "esia-onboard lab"),
-        ]
-    )
-
-
-def _write_key(path: Path, key) -> None:
-    path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    os.chmod(path, 0o600)
-
-
-def _ca_certificate(subject, key, issuer, issuer_key, path_length):
-    now = datetime.datetime.now(datetime.UTC)
-    usage = x509.KeyUsage(False, False, False, False, False, True, True, False, False)
-    return (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=3650))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
-        .add_extension(usage, critical=True)
-        .sign(issuer_key, hashes.SHA256())
-    )
-
-
-def ensure_lab_ca(ca_dir: Path) -> None:
-    """The lab CA (root + issuing CA) in the layout of roles/portal_https
-    tasks/ownca_ca.yml: kept when present, made when missing."""
-    issuing_cert, issuing_key = ca_dir / "issuing-ca.crt", ca_dir / "issuing-ca.key"
-    if issuing_cert.exists() and issuing_key.exists():
-        return
-    ca_dir.mkdir(parents=True, exist_ok=True)
-    os.chmod(ca_dir, 0o700)
-    root_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    root = _ca_certificate(
-        _name("esia-onboard lab root CA"), root_key, _name("esia-onboard lab root CA"), root_key, None
-    )
-    issuing = _ca_certificate(_name("esia-onboard lab issuing CA"), key, root.subject, root_key, 0)
-    _write_key(ca_dir / "root-ca.key", root_key)
-    _write_key(issuing_key, key)
-    (ca_dir / "root-ca.crt").write_bytes(root.public_bytes(serialization.Encoding.PEM))
-    issuing_cert.write_bytes(issuing.public_bytes(serialization.Encoding.PEM))
 
 
 @dataclass
@@ -121,7 +70,7 @@ class PebbleServer:
         return self.ca_dir / "root-ca.crt"
 
     def _tls_certificate(self) -> None:
-        ensure_lab_ca(self.ca_dir)
+        ensure_lab_ca(str(self.ca_dir))
         issuer = x509.load_pem_x509_certificate((self.ca_dir / "issuing-ca.crt").read_bytes())
         issuer_key = serialization.load_pem_private_key((self.ca_dir / "issuing-ca.key").read_bytes(), None)
         chain = (self.ca_dir / "issuing-ca.crt").read_bytes()
@@ -132,7 +81,7 @@ class PebbleServer:
         )
         cert = (
             x509.CertificateBuilder()
-            .subject_name(_name("pebble (esia-onboard lab ACME CA)"))
+            .subject_name(lab_name("pebble (esia-onboard lab ACME CA)"))
             .issuer_name(issuer.subject)
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
@@ -143,7 +92,13 @@ class PebbleServer:
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
             .sign(issuer_key, hashes.SHA256())
         )
-        _write_key(self.state_dir / "tls.key", key)
+        write_file(
+            str(self.state_dir / "tls.key"),
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            ),
+            0o600,
+        )
         (self.state_dir / "tls.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM) + chain)
 
     def write(self) -> None:

@@ -127,73 +127,15 @@ messages:
 """
 
 try:
+    from ansible.module_utils.esia_onboard.lab_ca import ensure_lab_ca, write_file
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
 except ImportError:  # pragma: no cover - reported by the module
     x509 = None
 
 
-def _write(path: str, data: bytes, mode: int) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    os.chmod(path, mode)
-
-
 def _pem(cert) -> str:
     return cert.public_bytes(serialization.Encoding.PEM).decode()
-
-
-def _ca_name(label: str):
-    return x509.Name(
-        [
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "esia-onboard lab"),
-            x509.NameAttribute(NameOID.COMMON_NAME, label),
-        ]
-    )
-
-
-def _ca_certificate(subject, key, issuer, issuer_key, path_length):
-    now = datetime.datetime.now(datetime.UTC)
-    return (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=3650))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
-        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), critical=False)
-        .sign(issuer_key, hashes.SHA256())
-    )
-
-
-def ensure_lab_ca(directory: str) -> tuple[bool, str, str]:
-    """The lab CA (root -> issuing CA) on the controller: (made now, issuing cert path, issuing key path)."""
-    cert_path, key_path = f"{directory}/issuing-ca.crt", f"{directory}/issuing-ca.key"
-    if os.path.exists(cert_path):
-        return False, cert_path, key_path
-    os.makedirs(directory, mode=0o700, exist_ok=True)
-    root_key, issuing_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    root_name = _ca_name("esia-onboard lab root CA")
-    root = _ca_certificate(root_name, root_key, root_name, root_key, None)
-    issuing = _ca_certificate(_ca_name("esia-onboard lab issuing CA"), issuing_key, root_name, root_key, 0)
-    for path, key in ((f"{directory}/root-ca.key", root_key), (key_path, issuing_key)):
-        _write(
-            path,
-            key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            ),
-            0o600,
-        )
-    _write(f"{directory}/root-ca.crt", root.public_bytes(serialization.Encoding.PEM), 0o644)
-    _write(cert_path, issuing.public_bytes(serialization.Encoding.PEM), 0o644)
-    return True, cert_path, key_path
 
 
 def _spki(public_key) -> bytes:
@@ -337,7 +279,7 @@ def main() -> None:
                     )
                     if not module.check_mode:
                         os.makedirs(p["artifacts_dir"], mode=0o755, exist_ok=True)
-                        _write(artifact, csr_pem.encode(), 0o644)
+                        write_file(artifact, csr_pem.encode(), 0o644)
             certificate = _read(site["certificate_file"])
             chain = _read(chain_path)
             setting = (
