@@ -253,11 +253,23 @@ def esia_certificate_checks(
     slurped: object, token_alg: str, environment: str, min_days: int = 30, required: bool = False
 ) -> list[dict]:
     """Self-check lines for ESIA's certificates read on the host (results of a slurp loop:
-    each with `source`/`item` and `content`, or failed). One {step, status, detail} each, plus a
+    each with `source`/`item` and `content`, or failed) or installed there from the controller
+    ({src, dest}: the controller's copy is read). One {step, status, detail} each, plus a
     summary FAIL when production has no valid certificate; WARN becomes FAIL when `required`."""
     entries = []
     for result in slurped if isinstance(slurped, Sequence) else []:
-        path = result.get("source") or result.get("item") or "?"
+        path = result.get("source") or result.get("item") or result.get("dest") or "?"
+        if "content" not in result and result.get("src"):
+            # {src, dest}: what the role installs, judged from the controller's copy
+            try:
+                data = Path(result["src"]).read_bytes()
+            except OSError as exc:
+                entries.append(
+                    {"path": path, "error": f"cannot read {result['src']} on the controller: {exc.strerror}"}
+                )
+            else:
+                entries.append(esia_rules.certificate_entry(path, data, _x509().x509_info))
+            continue
         if "content" not in result:
             entries.append({"path": path, "error": (result.get("msg") or "missing on the host").strip()})
             continue
@@ -286,6 +298,25 @@ def esia_certificate_checks(
     return checks
 
 
+def esia_client_certificate(der: object, crypto: object) -> dict:
+    """The IS certificate the esia_client role reads on the host (base64 of DER): GOST R 34.10-2012,
+    valid now, and the one the cryptopro role recorded (same Streebog-256). Its x509_info; raises
+    naming the 'certificate' step of the self-check otherwise."""
+    recorded = crypto if isinstance(crypto, Mapping) else {}
+    path = recorded.get("certificate_der", "the IS certificate")
+    try:
+        info = _x509().x509_require_gost2012(der)
+    except AnsibleFilterError as exc:
+        raise AnsibleFilterError(f"ESIA self-check step 'certificate' failed for {path}: {exc}") from exc
+    if info["streebog256"].upper() != str(recorded.get("streebog256", "")).upper():
+        raise AnsibleFilterError(
+            f"ESIA self-check step 'certificate' failed for {path}: the certificate at {path} (Streebog-256 "
+            f"{info['streebog256']}) is not the one the cryptopro role recorded ({recorded.get('streebog256')}); "
+            "re-run playbooks/cryptopro.yml"
+        )
+    return info
+
+
 class FilterModule:
     def filters(self) -> dict:
         return {
@@ -296,6 +327,7 @@ class FilterModule:
             "esia_client_warnings": esia_client_warnings,
             "esia_certificate_targets": esia_certificate_targets,
             "esia_certificate_checks": esia_certificate_checks,
+            "esia_client_certificate": esia_client_certificate,
         }
 
 

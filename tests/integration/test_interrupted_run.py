@@ -311,10 +311,15 @@ LATER_POINTS = [
         remove("/etc/nginx/conf.d/esia-portal.conf"),
         absent("/etc/nginx/conf.d/esia-portal.conf"),
     ),
-    ("cryptopro", "Install esia-sign", remove("/usr/local/bin/esia-sign"), absent("/usr/local/bin/esia-sign")),
+    (
+        "cryptopro",
+        "Install esia-sign, make the key, the request, the certificate and its DER export, and prove the signer",
+        remove("/usr/local/bin/esia-sign"),
+        absent("/usr/local/bin/esia-sign"),
+    ),
     (
         "esia_client",
-        "Write the ESIA client configuration (YAML)",
+        "Write the ESIA client configuration (YAML and environment file), ESIA's certificates and the local fact",
         remove("/etc/esia-portal/esia-client.yml"),
         absent("/etc/esia-portal/esia-client.yml"),
     ),
