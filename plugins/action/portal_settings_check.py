@@ -121,8 +121,17 @@ class ActionModule(ActionBase):
             found = glue().portal_settings_check(values, host=host)
             warnings = list(found["warnings"])
         elif check == "secrets":
-            # Only setting names leave this function, never a value.
-            found = glue().portal_secrets_check(values, host=host)
+            # Only setting names leave this function, never a value: an error
+            # inside a rule is reported by its type only (its text may quote a secret).
+            try:
+                found = glue().portal_secrets_check(values, host=host)
+            except Exception as error:  # any rule's failure, shown without its text
+                result.update(
+                    failed=True,
+                    msg=f"{host}: the check of the secrets failed ({type(error).__name__}; its message is hidden "
+                    "because it may quote a secret). Nothing was changed on any host.",
+                )
+                return result
             warnings = []
             if found["unchecked"]:
                 warnings.append(

@@ -400,3 +400,18 @@ def test_action_reads_each_value_through_the_templar_and_the_glue_sees_a_failed_
     secrets = action.glue().portal_secrets_check(values, host="portal77")
     assert "cryptopro_pin" in secrets["unchecked"]
     assert not any(p.startswith("cryptopro_pin") for p in secrets["problems"])
+
+
+def test_action_hides_the_text_of_an_error_inside_a_secret_rule(monkeypatch):
+    action = _action_plugin()
+
+    def broken(values, host=None):
+        raise ValueError("s3cr3t-value")
+
+    monkeypatch.setattr(action.glue(), "portal_secrets_check", broken)
+    plugin = object.__new__(action.ActionModule)
+    plugin._task = type("Task", (), {"args": {"check": "secrets"}, "async_val": 0, "check_mode": False})()
+    monkeypatch.setattr(action.ActionBase, "run", lambda self, tmp=None, task_vars=None: {})
+    plugin._templar = None
+    result = plugin.run(task_vars={"inventory_hostname": "portal77"})
+    assert result["failed"] and "ValueError" in result["msg"] and "s3cr3t" not in result["msg"]
