@@ -192,18 +192,10 @@ def cryptopro_file_b64(path: str) -> str:
 
 
 def _x509():
-    """filter_plugins/x509.py (Ansible does not import filter_plugins as a package)."""
-    import importlib.util
-    import sys
-    from pathlib import Path
+    """filter_plugins/x509.py (loaded once, by module_utils/esia_onboard/esia.py)."""
+    from ansible.module_utils.esia_onboard import esia
 
-    key = "esia_onboard_filter_x509"
-    if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(key, Path(__file__).with_name("x509.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[key] = module
-        spec.loader.exec_module(module)
-    return sys.modules[key]
+    return esia.x509_filters()
 
 
 _KEY_BY_PROVIDER = {80: "gost2012_256", 81: "gost2012_512"}

@@ -12,9 +12,7 @@ import base64
 import binascii
 import difflib
 import functools
-import importlib.util
 import re
-import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
@@ -214,14 +212,8 @@ def scope_catalogue_markdown() -> str:
 
 
 def _x509() -> ModuleType:
-    """filter_plugins/x509.py (Ansible does not import filter_plugins as a package)."""
-    key = "esia_onboard_filter_x509"
-    if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(key, Path(__file__).with_name("x509.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[key] = module
-        spec.loader.exec_module(module)
-    return sys.modules[key]
+    """filter_plugins/x509.py (loaded once, by module_utils/esia_onboard/esia.py)."""
+    return esia_rules.x509_filters()
 
 
 def esia_client_problems(settings: object, today: object = None) -> list[str]:

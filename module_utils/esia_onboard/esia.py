@@ -454,8 +454,9 @@ def standard_solutions_date_rule(value: Any, settings: Mapping[str, Any]) -> lis
 # --- ESIA's certificates on the controller (validate.yml and the role's entry check) -------------
 
 
-def _x509_info() -> Callable[[str], dict]:
-    """The one certificate parser of the toolkit, filter_plugins/x509.py's x509_info (controller only)."""
+def x509_filters():
+    """filter_plugins/x509.py, the one certificate parser of the toolkit (controller only; Ansible does
+    not import filter_plugins as a package, so the filters that need it load it through here)."""
     key = "esia_onboard_filter_x509"
     if key not in sys.modules:
         location = Path(__file__).resolve().parents[2] / "filter_plugins" / "x509.py"
@@ -463,7 +464,11 @@ def _x509_info() -> Callable[[str], dict]:
         module = importlib.util.module_from_spec(spec)
         sys.modules[key] = module
         spec.loader.exec_module(module)
-    return sys.modules[key].x509_info
+    return sys.modules[key]
+
+
+def _x509_info() -> Callable[[str], dict]:
+    return x509_filters().x509_info
 
 
 def certificate_entry(path: str, data: bytes, parse: Callable[[str], dict] | None = None) -> dict:
