@@ -4,6 +4,8 @@ formats (see tests/doubles/cryptopro/README.md for where each comes from)."""
 # Russian text (Cyrillic letters that look Latin) is what CryptoPro prints.
 # ruff: noqa: RUF001
 
+import base64
+
 import pytest
 from ansible.errors import AnsibleFilterError
 
@@ -276,3 +278,52 @@ class TestLicense:
     def test_rejects_non_strings(self):
         with pytest.raises(AnsibleFilterError, match="got bytes"):
             cryptopro_license(b"License validity:")
+
+
+# ------------------------------------------------------------ cryptopro_certificate / cryptopro_file_b64
+
+
+@pytest.fixture(scope="module")
+def gost_certs(tmp_path_factory):
+    from tests.certs import gost_workdir, make_cert
+
+    directory = gost_workdir(tmp_path_factory, "cryptopro-certificate")
+    return {
+        "256": make_cert(directory, "gost2012_256", name="k256"),
+        "512": make_cert(directory, "gost2012_512", name="k512"),
+    }
+
+
+def test_cryptopro_certificate_describes_a_256_bit_certificate(gost_certs):
+    from filter_plugins.cryptopro import cryptopro_certificate, cryptopro_file_b64
+
+    der = cryptopro_file_b64(str(gost_certs["256"].der_path))
+    assert base64.b64decode(der) == gost_certs["256"].der_path.read_bytes()
+    info = cryptopro_certificate(der, 80, "/var/lib/x.cer")
+    assert info["key_algorithm"] == "gost2012_256"
+    # cpverify agreeing (any case, trailing newline) passes
+    assert cryptopro_certificate(der, 80, "/var/lib/x.cer", info["streebog256"].lower() + "\n") == info
+
+
+def test_cryptopro_certificate_refuses_a_key_of_another_size(gost_certs):
+    from filter_plugins.cryptopro import cryptopro_certificate, cryptopro_file_b64
+
+    der = cryptopro_file_b64(str(gost_certs["512"].der_path))
+    with pytest.raises(AnsibleFilterError, match="carries a gost2012_512 key but cryptopro_provider_type 80"):
+        cryptopro_certificate(der, 80, "/var/lib/x.cer")
+    assert cryptopro_certificate(der, "81")["key_algorithm"] == "gost2012_512"
+
+
+def test_cryptopro_certificate_names_esia_007053_when_cpverify_disagrees(gost_certs):
+    from filter_plugins.cryptopro import cryptopro_certificate, cryptopro_file_b64
+
+    der = cryptopro_file_b64(str(gost_certs["256"].der_path))
+    with pytest.raises(AnsibleFilterError, match="ESIA-007053"):
+        cryptopro_certificate(der, 80, "/var/lib/x.cer", "00" * 32)
+
+
+def test_cryptopro_file_b64_names_a_missing_file(tmp_path):
+    from filter_plugins.cryptopro import cryptopro_file_b64
+
+    with pytest.raises(AnsibleFilterError, match=r"cannot read .*nothing on the controller"):
+        cryptopro_file_b64(str(tmp_path / "nothing"))
