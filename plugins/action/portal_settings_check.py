@@ -138,6 +138,11 @@ class ActionModule(ActionBase):
                     f"The vault is not loaded, so {', '.join(found['unchecked'])} were not checked; "
                     "site.yml checks them (run it with the vault password)."
                 )
+            if found["problems"]:
+                # The task is no_log (validate.yml): Ansible then hides msg but
+                # keeps warnings, so the problems (setting names and fixes,
+                # never a value) reach the operator that way.
+                warnings.append(found["message"])
         else:
             role = args.get("role")
             if not role:
