@@ -1,8 +1,8 @@
 """chrony on the portal host: reading ``chronyc -n tracking`` and the files portal_base manages.
 
-Used on the host by library/portal_base_chrony.py. The ``chrony_tracking``
-filter (filter_plugins/timesync.py, for the Molecule verifier and the status
-report) gives the same answers (tests/unit/test_chrony_tracking.py).
+Used on the host by library/portal_base_chrony.py, and on the controller by
+the ``chrony_tracking`` filter (filter_plugins/timesync.py, for the Molecule
+verifier and the status report), which wraps ``tracking``.
 """
 
 from __future__ import annotations
