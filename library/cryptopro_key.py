@@ -237,7 +237,7 @@ import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-from ansible.module_utils.esia_onboard import certs, cryptopro, esia  # noqa: E402
+from ansible.module_utils.esia_onboard import certs, cryptopro, esia, files  # noqa: E402
 
 
 def to_der(data: bytes) -> bytes:
@@ -513,14 +513,14 @@ class Key:
 
     def ids(self, entry: dict) -> tuple[int, int]:
         try:
-            return cryptopro.owner_ids(entry.get("owner") or "root", entry.get("group") or "root")
+            return files.owner_ids(entry.get("owner") or "root", entry.get("group") or "root")
         except KeyError as exc:
             self.fail(f"cryptopro_key: no account or group {exc} on the host for {entry.get('path')}")
         return 0, 0
 
     def write(self, path: str, data: bytes, uid: int, gid: int, mode: int, validate: str = "", secret=False):
         try:
-            actions, diff = cryptopro.ensure_file(path, data, uid, gid, mode, self.check, validate, secret)
+            actions, diff = files.ensure_file(path, data, uid, gid, mode, self.check, validate, secret)
         except (OSError, ValueError) as exc:
             self.fail(f"cryptopro_key: {exc}")
         self.actions.extend(actions)
@@ -534,7 +534,7 @@ class Key:
         for entry in p["directories"]:
             uid, gid = self.ids(entry)
             self.actions.extend(
-                cryptopro.ensure_directory(entry["path"], uid, gid, int(str(entry.get("mode", "0755")), 8), self.check)
+                files.ensure_directory(entry["path"], uid, gid, int(str(entry.get("mode", "0755")), 8), self.check)
             )
         for entry in p["files"]:
             uid, gid = self.ids(entry)

@@ -133,7 +133,7 @@ import subprocess
 import uuid
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.esia_onboard import cryptopro, esia
+from ansible.module_utils.esia_onboard import esia, files
 
 REQUIRED = ("certificate_der", "signer", "streebog256")
 
@@ -254,11 +254,11 @@ def main() -> None:
     actions: list[str] = []
     for entry in p["directories"]:
         try:
-            uid, gid = cryptopro.owner_ids(entry.get("owner") or "root", entry.get("group") or "root")
+            uid, gid = files.owner_ids(entry.get("owner") or "root", entry.get("group") or "root")
         except KeyError as exc:
             module.fail_json(msg=f"esia_client_host: no account or group {exc} for {entry.get('path')}", **result)
         mode = int(str(entry.get("mode", "0755")), 8)
-        actions.extend(cryptopro.ensure_directory(entry["path"], uid, gid, mode, module.check_mode))
+        actions.extend(files.ensure_directory(entry["path"], uid, gid, mode, module.check_mode))
     if p["clock"]:
         try:
             proc = subprocess.run(

@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO / "module_utils") not in ansible.module_utils.__path__:
     ansible.module_utils.__path__.append(str(REPO / "module_utils"))
 
-from ansible.module_utils.esia_onboard import cryptopro, esia  # noqa: E402
+from ansible.module_utils.esia_onboard import esia, files  # noqa: E402
 
 _spec = importlib.util.spec_from_file_location("esia_client_host", REPO / "library" / "esia_client_host.py")
 host_module = importlib.util.module_from_spec(_spec)
@@ -128,20 +128,20 @@ def ids() -> tuple[int, int]:
 
 def test_ensure_file_writes_once_and_check_mode_writes_nothing(tmp_path):
     path = str(tmp_path / "conf")
-    actions, diff = cryptopro.ensure_file(path, b"a\n", *ids(), 0o640, check=True)
+    actions, diff = files.ensure_file(path, b"a\n", *ids(), 0o640, check=True)
     assert actions == [f"write {path}"] and diff["after"] == "a\n"
     assert not os.path.exists(path)
-    cryptopro.ensure_file(path, b"a\n", *ids(), 0o640, check=False)
+    files.ensure_file(path, b"a\n", *ids(), 0o640, check=False)
     assert Path(path).read_bytes() == b"a\n"
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o640
-    assert cryptopro.ensure_file(path, b"a\n", *ids(), 0o640, check=False) == ([], None)
+    assert files.ensure_file(path, b"a\n", *ids(), 0o640, check=False) == ([], None)
     os.chmod(path, 0o644)
-    assert cryptopro.ensure_file(path, b"a\n", *ids(), 0o640, check=False)[0] == [f"set owner and mode 640 of {path}"]
+    assert files.ensure_file(path, b"a\n", *ids(), 0o640, check=False)[0] == [f"set owner and mode 640 of {path}"]
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o640
 
 
 def test_a_secret_files_diff_does_not_show_it(tmp_path):
-    _, diff = cryptopro.ensure_file(str(tmp_path / "pin"), b"sentinel-pin", *ids(), 0o600, check=True, secret=True)
+    _, diff = files.ensure_file(str(tmp_path / "pin"), b"sentinel-pin", *ids(), 0o600, check=True, secret=True)
     assert "sentinel-pin" not in repr(diff)
 
 
@@ -149,20 +149,20 @@ def test_a_file_that_fails_its_check_leaves_the_old_one(tmp_path):
     path = tmp_path / "conf"
     path.write_bytes(b"old\n")
     with pytest.raises(ValueError, match="failed its check"):
-        cryptopro.ensure_file(str(path), b"new\n", *ids(), 0o644, check=False, validate="grep -q good %s")
+        files.ensure_file(str(path), b"new\n", *ids(), 0o644, check=False, validate="grep -q good %s")
     assert path.read_bytes() == b"old\n"
     assert [p.name for p in tmp_path.iterdir()] == ["conf"]
-    cryptopro.ensure_file(str(path), b"good\n", *ids(), 0o644, check=False, validate="grep -q good %s")
+    files.ensure_file(str(path), b"good\n", *ids(), 0o644, check=False, validate="grep -q good %s")
     assert path.read_bytes() == b"good\n"
 
 
 def test_ensure_directory(tmp_path):
     path = str(tmp_path / "d" / "e")
-    assert cryptopro.ensure_directory(path, *ids(), 0o750, check=True) == [f"create the directory {path} (750)"]
+    assert files.ensure_directory(path, *ids(), 0o750, check=True) == [f"create the directory {path} (750)"]
     assert not os.path.exists(path)
-    assert cryptopro.ensure_directory(path, *ids(), 0o750, check=False)
+    assert files.ensure_directory(path, *ids(), 0o750, check=False)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o750
-    assert cryptopro.ensure_directory(path, *ids(), 0o750, check=False) == []
+    assert files.ensure_directory(path, *ids(), 0o750, check=False) == []
 
 
 def test_signature_of_v1_cms_made_by_openssl_verifies(workdir):
