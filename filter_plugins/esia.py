@@ -241,6 +241,25 @@ def esia_certificate_targets(
     return esia_rules.certificate_targets(list(sources), directory, legacy_src or "", legacy_dest or "")
 
 
+def esia_certificate_files(targets: object, group: str) -> list[dict]:
+    """portal_files entries for ESIA's certificates: each {src, dest} target read on the
+    controller (PEM or DER, so as base64), world-readable, in the service group."""
+    if not isinstance(targets, Sequence) or isinstance(targets, (str, bytes)):
+        raise AnsibleFilterError(f"esia_certificate_files expects a list of {{src, dest}}, got {type(targets).__name__}")
+    entries = []
+    for target in targets:
+        try:
+            data = Path(target["src"]).read_bytes()
+        except OSError as exc:
+            raise AnsibleFilterError(
+                f"esia_client_esia_certificates: cannot read {target['src']} on the controller ({exc.strerror})"
+            ) from exc
+        entries.append(
+            {"dest": target["dest"], "content_b64": base64.b64encode(data).decode("ascii"), "group": group, "mode": "0644"}
+        )
+    return entries
+
+
 def esia_certificate_checks(
     slurped: object, token_alg: str, environment: str, min_days: int = 30, required: bool = False
 ) -> list[dict]:
@@ -319,6 +338,7 @@ class FilterModule:
             "esia_client_warnings": esia_client_warnings,
             "esia_certificate_targets": esia_certificate_targets,
             "esia_certificate_checks": esia_certificate_checks,
+            "esia_certificate_files": esia_certificate_files,
             "esia_client_certificate": esia_client_certificate,
         }
 

@@ -39,7 +39,11 @@ options:
     suboptions:
       dest: {description: The file on the host; its directory must exist (or be in I(directories))., type: path,
              required: true}
-      content: {description: What the file holds (text)., type: str, required: true}
+      content: {description: What the file holds (text); give this or I(content_b64)., type: str}
+      content_b64:
+        description: What the file holds, base64 (for binary files such as a DER certificate); its diff names
+          the sizes only.
+        type: str
       owner: {description: Owning account., type: str, default: root}
       group: {description: Owning group., type: str, default: root}
       mode: {description: Octal mode as a string., type: str, default: "0644"}
@@ -82,6 +86,9 @@ actions:
   elements: str
 """
 
+import base64  # noqa: E402
+import os  # noqa: E402
+
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible.module_utils.esia_onboard import files  # noqa: E402
 
@@ -106,12 +113,15 @@ def main() -> None:
                 "default": [],
                 "options": {
                     "dest": {"type": "path", "required": True},
-                    "content": {"type": "str", "required": True},
+                    "content": {"type": "str"},
+                    "content_b64": {"type": "str"},
                     **entry,
                     "mode": {"type": "str", "default": "0644"},
                     "validate": {"type": "str", "default": ""},
                     "secret": {"type": "bool", "default": False, "no_log": False},
                 },
+                "required_one_of": [["content", "content_b64"]],
+                "mutually_exclusive": [["content", "content_b64"]],
             },
         },
         supports_check_mode=True,
@@ -137,10 +147,13 @@ def main() -> None:
     for item in module.params["directories"]:
         actions += files.ensure_directory(item["path"], *ids(item), mode(item), module.check_mode)
     for item in module.params["files"]:
+        binary = item["content_b64"] is not None
+        data = base64.b64decode(item["content_b64"]) if binary else item["content"].encode("utf-8")
+        old = os.path.getsize(item["dest"]) if binary and os.path.isfile(item["dest"]) else None
         try:
             done, diff = files.ensure_file(
                 item["dest"],
-                item["content"].encode("utf-8"),
+                data,
                 *ids(item),
                 mode(item),
                 module.check_mode,
@@ -152,6 +165,12 @@ def main() -> None:
         actions += done
         if done:
             changed_files.append(item["dest"])
+        if diff and binary:
+            diff = {
+                **diff,
+                "before": "" if old is None else f"(binary, {old} bytes)\n",
+                "after": f"(binary, {len(data)} bytes)\n",
+            }
         if diff:
             diffs.append(diff)
     result = {"changed": bool(actions), "actions": actions, "changed_files": changed_files}
