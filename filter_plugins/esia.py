@@ -245,7 +245,9 @@ def esia_certificate_files(targets: object, group: str) -> list[dict]:
     """portal_files entries for ESIA's certificates: each {src, dest} target read on the
     controller (PEM or DER, so as base64), world-readable, in the service group."""
     if not isinstance(targets, Sequence) or isinstance(targets, (str, bytes)):
-        raise AnsibleFilterError(f"esia_certificate_files expects a list of {{src, dest}}, got {type(targets).__name__}")
+        raise AnsibleFilterError(
+            f"esia_certificate_files expects a list of {{src, dest}}, got {type(targets).__name__}"
+        )
     entries = []
     for target in targets:
         try:
@@ -254,9 +256,8 @@ def esia_certificate_files(targets: object, group: str) -> list[dict]:
             raise AnsibleFilterError(
                 f"esia_client_esia_certificates: cannot read {target['src']} on the controller ({exc.strerror})"
             ) from exc
-        entries.append(
-            {"dest": target["dest"], "content_b64": base64.b64encode(data).decode("ascii"), "group": group, "mode": "0644"}
-        )
+        content = base64.b64encode(data).decode("ascii")
+        entries.append({"dest": target["dest"], "content_b64": content, "group": group, "mode": "0644"})
     return entries
 
 
