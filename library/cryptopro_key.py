@@ -513,9 +513,9 @@ class Key:
 
     def ids(self, entry: dict) -> tuple[int, int]:
         try:
-            return files.owner_ids(entry.get("owner") or "root", entry.get("group") or "root")
-        except KeyError as exc:
-            self.fail(f"cryptopro_key: no account or group {exc} on the host for {entry.get('path')}")
+            return files.entry_ids(entry)
+        except LookupError as exc:
+            self.fail(f"cryptopro_key: {exc}")
         return 0, 0
 
     def write(self, path: str, data: bytes, uid: int, gid: int, mode: int, validate: str = "", secret=False):
@@ -531,11 +531,10 @@ class Key:
     def prepare(self) -> None:
         """The directories, files, PIN file and issued certificate the key work reads."""
         p = self.p
-        for entry in p["directories"]:
-            uid, gid = self.ids(entry)
-            self.actions.extend(
-                files.ensure_directory(entry["path"], uid, gid, int(str(entry.get("mode", "0755")), 8), self.check)
-            )
+        try:
+            self.actions.extend(files.ensure_directories(p["directories"], self.check))
+        except (LookupError, ValueError, OSError) as exc:
+            self.fail(f"cryptopro_key: {exc}")
         for entry in p["files"]:
             uid, gid = self.ids(entry)
             changed = self.write(entry["path"], str(entry.get("content", "")).encode("utf-8"), uid, gid,

@@ -252,13 +252,10 @@ def main() -> None:
         with open(legacy, "rb") as handle:
             result["legacy_esia_certificate"] = {"exists": True, "content": base64.b64encode(handle.read()).decode()}
     actions: list[str] = []
-    for entry in p["directories"]:
-        try:
-            uid, gid = files.owner_ids(entry.get("owner") or "root", entry.get("group") or "root")
-        except KeyError as exc:
-            module.fail_json(msg=f"esia_client_host: no account or group {exc} for {entry.get('path')}", **result)
-        mode = int(str(entry.get("mode", "0755")), 8)
-        actions.extend(files.ensure_directory(entry["path"], uid, gid, mode, module.check_mode))
+    try:
+        actions.extend(files.ensure_directories(p["directories"], module.check_mode))
+    except (LookupError, ValueError, OSError) as exc:
+        module.fail_json(msg=f"esia_client_host: {exc}", **result)
     if p["clock"]:
         try:
             proc = subprocess.run(

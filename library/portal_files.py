@@ -130,22 +130,10 @@ def main() -> None:
     changed_files: list[str] = []
     diffs: list[dict] = []
 
-    def ids(item: dict) -> tuple[int, int]:
-        try:
-            return files.owner_ids(item["owner"], item["group"])
-        except KeyError as exc:
-            module.fail_json(
-                msg=f"portal_files: no account or group {exc} on the host for {item.get('path') or item.get('dest')}"
-            )
-
-    def mode(item: dict) -> int:
-        try:
-            return int(str(item["mode"]), 8)
-        except ValueError:
-            module.fail_json(msg=f"portal_files: mode {item['mode']!r} is not octal")
-
-    for item in module.params["directories"]:
-        actions += files.ensure_directory(item["path"], *ids(item), mode(item), module.check_mode)
+    try:
+        actions += files.ensure_directories(module.params["directories"], module.check_mode)
+    except (LookupError, ValueError, OSError) as exc:
+        module.fail_json(msg=f"portal_files: {exc}")
     for item in module.params["files"]:
         binary = item["content_b64"] is not None
         data = base64.b64decode(item["content_b64"]) if binary else item["content"].encode("utf-8")
@@ -154,13 +142,13 @@ def main() -> None:
             done, diff = files.ensure_file(
                 item["dest"],
                 data,
-                *ids(item),
-                mode(item),
+                *files.entry_ids(item),
+                files.entry_mode(item, "0644"),
                 module.check_mode,
                 validate=item["validate"],
                 secret=item["secret"],
             )
-        except (OSError, ValueError) as exc:
+        except (LookupError, OSError, ValueError) as exc:
             module.fail_json(msg=f"portal_files: {item['dest']}: {exc}", actions=actions, changed_files=changed_files)
         actions += done
         if done:

@@ -19,6 +19,32 @@ def owner_ids(owner: str, group: str) -> tuple[int, int]:
     return pwd.getpwnam(owner).pw_uid, grp.getgrnam(group).gr_gid
 
 
+def entry_ids(entry: dict) -> tuple[int, int]:
+    """(uid, gid) of an entry's ``owner`` and ``group`` (root when unset); LookupError naming the entry."""
+    try:
+        return owner_ids(entry.get("owner") or "root", entry.get("group") or "root")
+    except KeyError as exc:
+        where = entry.get("path") or entry.get("dest")
+        raise LookupError(f"no account or group {exc} on the host for {where}") from exc
+
+
+def entry_mode(entry: dict, default: str) -> int:
+    """An entry's octal ``mode`` string as a number; ValueError when it is not octal."""
+    value = entry.get("mode") or default
+    try:
+        return int(str(value), 8)
+    except ValueError:
+        raise ValueError(f"mode {value!r} of {entry.get('path') or entry.get('dest')} is not octal") from None
+
+
+def ensure_directories(entries: list, check: bool) -> list[str]:
+    """ensure_directory for each {path, owner, group, mode} entry (mode 0755 when unset); the actions."""
+    actions: list[str] = []
+    for entry in entries:
+        actions += ensure_directory(entry["path"], *entry_ids(entry), entry_mode(entry, "0755"), check)
+    return actions
+
+
 def ensure_directory(path: str, uid: int, gid: int, mode: int, check: bool) -> list[str]:
     """Make `path` a directory owned uid:gid with `mode`; the actions done (or, in check mode, to do)."""
     actions = []
